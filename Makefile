@@ -1,0 +1,41 @@
+# Two commands matter: `make demo` (the main job on the embedded digits data) and `make test`.
+# Both create or reuse .venv and install the pinned, tested environment from constraints.txt.
+# `pip install torch==2.13.0` first: on a machine without CUDA it takes the CPU build, and
+# with torch already satisfied the range in pyproject.toml never pulls a CUDA build.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-output
+
+.PHONY: install demo test test-fast bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=23.2"
+	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,dev]"
+	$(PY) -c "import torch, FrEIA, infoprobe, models; print('installed torch', torch.__version__, 'infoprobe', infoprobe.__version__)"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) analyses/demo.py --out $(DEMO_OUT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check infoprobe models analyses benchmarks tests
+	$(VENV)/bin/mypy infoprobe models
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache .mypy_cache

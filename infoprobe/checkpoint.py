@@ -1,0 +1,216 @@
+"""Checkpoints: a versioned, safe-to-open file format for trained models.
+
+A checkpoint is a ``torch.save``-d dict of plain data only (tensors, numbers, strings,
+lists, dicts), so it loads with ``torch.load(..., weights_only=True)`` and opening it never
+runs code from the file. Format version 1 holds:
+
+=================  ==========================================================================
+``format``         ``"infoprobe-checkpoint"``
+``format_version`` ``1``
+``model``          ``{"name": registry name, "config": JSON-able build arguments}``
+``state_dict``     the model's parameters and buffers
+``dataset``        ``{"name", "split", "preprocessing", ...}`` the model was trained on, or None
+``training``       JSON-able metadata (epochs, recipe, seed, device, timings, ...)
+``metrics``        JSON-able final metrics (e.g. test loss)
+``state``          optional resumable state (optimizer, scheduler, RNG): tensors and plain data
+``created``        ISO-8601 UTC time; ``versions``: infoprobe and torch versions
+=================  ==========================================================================
+
+Writes are atomic: the file is written to a temporary name in the same folder and renamed
+over the target, so an interrupted save leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from infoprobe.errors import InfoprobeError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "build_model", "load", "save"]
+
+FORMAT = "infoprobe-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint file holds. ``model_name`` is None for a bare ``state_dict`` file."""
+
+    path: Path
+    state_dict: dict[str, Tensor]
+    model_name: str | None = None
+    model_config: dict[str, Any] = field(default_factory=dict)
+    format_version: int | None = None
+    dataset: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] | None = None
+    created: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of values in the state dict's floating-point tensors (parameters and buffers)."""
+        return sum(t.numel() for t in self.state_dict.values() if t.is_floating_point())
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able description (everything but the tensors), as ``infoprobe inspect`` prints it."""
+        return {
+            "path": str(self.path),
+            "format_version": self.format_version,
+            "model": {"name": self.model_name, "config": self.model_config},
+            "n_parameters": self.n_parameters,
+            "n_tensors": len(self.state_dict),
+            "dataset": self.dataset,
+            "training": self.training,
+            "metrics": self.metrics,
+            "resumable": self.state is not None,
+            "created": self.created,
+            "versions": self.versions,
+        }
+
+
+def _check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise InfoprobeError(f"Checkpoint {what} must be JSON-able (numbers, strings, lists, dicts): {exc}") from exc
+
+
+def save(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    dataset: Mapping[str, Any] | None = None,
+    training: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` atomically to ``path`` in format version 1; returns the path.
+
+    ``name`` and ``config`` default to the model's ``registry_name`` and ``config``.
+    """
+    from infoprobe import __version__
+
+    path = Path(path)
+    name = name if name is not None else getattr(model, "registry_name", None)
+    if not name:
+        raise InfoprobeError(
+            f"Cannot save a {type(model).__name__} without a registry name; pass name=... "
+            "(the name models.build() knows it by)."
+        )
+    config = dict(config if config is not None else getattr(model, "config", {}))
+    for what, value in (("config", config), ("dataset", dataset), ("training", training),
+                        ("metrics", metrics)):
+        _check_json(value, what)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": {"name": name, "config": config},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "dataset": dict(dataset) if dataset is not None else None,
+        "training": dict(training or {}),
+        "metrics": dict(metrics or {}),
+        "state": dict(state) if state is not None else None,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"infoprobe": __version__, "torch": torch.__version__},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a checkpoint (or a bare ``state_dict`` file) without running any code from it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InfoprobeError(f"Checkpoint {path} does not exist (or is not a file).")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InfoprobeError(
+            f"Refusing to open {path}: it contains objects that only arbitrary code could rebuild "
+            "(e.g. a pickled nn.Module or a malicious payload), and infoprobe loads checkpoints with "
+            "weights_only=True. Save the model's state_dict instead (infoprobe.checkpoint.save, or "
+            "torch.save(model.state_dict(), ...))."
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise InfoprobeError(
+            f"Cannot read checkpoint {path}: the file is truncated or corrupt ({type(exc).__name__}); "
+            "re-save or re-download it."
+        ) from exc
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        version = obj.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InfoprobeError(
+                f"Checkpoint {path} has format version {version}; this infoprobe reads version "
+                f"{FORMAT_VERSION}. Upgrade infoprobe or re-save the checkpoint."
+            )
+        return Checkpoint(
+            path=path,
+            state_dict=dict(obj["state_dict"]),
+            model_name=obj["model"]["name"],
+            model_config=dict(obj["model"]["config"]),
+            format_version=version,
+            dataset=obj.get("dataset"),
+            training=dict(obj.get("training") or {}),
+            metrics=dict(obj.get("metrics") or {}),
+            state=obj.get("state"),
+            created=obj.get("created"),
+            versions=dict(obj.get("versions") or {}),
+        )
+    if isinstance(obj, Mapping) and obj and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()
+    ):
+        return Checkpoint(path=path, state_dict=dict(obj))
+    raise InfoprobeError(
+        f"{path} is neither an infoprobe checkpoint nor a state_dict (got a {type(obj).__name__}); "
+        "save one with infoprobe.checkpoint.save(path, model)."
+    )
+
+
+def build_model(checkpoint: Checkpoint, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the checkpoint's model through the zoo registry and load its weights.
+
+    This is the one place where infoprobe turns a file back into a model.
+    """
+    if checkpoint.model_name is None:
+        raise InfoprobeError(
+            f"{checkpoint.path} is a bare state_dict without a model name; pass the model's "
+            "factory (--model package.module:factory)."
+        )
+    import models
+
+    model = models.build(checkpoint.model_name, **checkpoint.model_config)
+    try:
+        model.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise InfoprobeError(
+            f"The weights in {checkpoint.path} do not fit model {checkpoint.model_name!r} built "
+            f"with {checkpoint.model_config}: {first}"
+        ) from exc
+    return model.to(device).eval()

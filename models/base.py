@@ -35,9 +35,16 @@ class Autoencoder(nn.Module):
     ``dataset`` (the configuration's data shape).
 
     ``input_shape`` is the (C, H, W) shape one sample has.
+
+    ``bottleneck_modules`` names the submodules (as in ``named_modules()``) whose outputs are the
+    code / latent layers: analysis marks recorded layers before their first call as the forward
+    pass or encoder, their outputs as the bottleneck, and everything after as the inverse pass or
+    decoder. Non-module steps (zero-padding, sampling a latent) must be modules of their own
+    (an identity ``nn.Module`` is enough) so that forward hooks see them.
     """
 
     registry_name: str = ""
+    bottleneck_modules: tuple[str, ...] = ()
 
     def __init__(self, config: dict[str, Any], *, input_shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -63,6 +70,18 @@ class Autoencoder(nn.Module):
     def loss(self, x: Tensor) -> dict[str, Tensor]:
         """Training objective: ``{"loss": total, **other logged terms}`` (each a scalar)."""
         raise NotImplementedError
+
+    def default_recipe(self) -> dict[str, Any]:
+        """Training defaults for this model and dataset (the reference recipe where there is one).
+
+        Keys: ``optimizer`` ("adam" | "adamax" | "sgd"), ``lr``, ``betas``, ``eps``,
+        ``weight_decay``, ``milestones`` (MultiStepLR epochs), ``gamma``, ``epochs``,
+        ``batch_size``. Every one can be overridden on the command line.
+        """
+        return {
+            "optimizer": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
+            "weight_decay": 0.0, "milestones": [], "gamma": 0.1, "epochs": 10, "batch_size": 128,
+        }
 
     @property
     def device(self) -> torch.device:

@@ -20,6 +20,10 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     "inspect": "infoprobe.commands.inspect",
+    "analyze": "infoprobe.commands.analyze",
+    "compare": "infoprobe.commands.compare",
+    "embed": "infoprobe.commands.embed",
+    "plot": "infoprobe.commands.plot",
 }
 
 USAGE_ERROR = 2

@@ -80,7 +80,7 @@ def main() -> int:
         inner = json.loads(report.read_text())
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kilobytes on Linux
     result = {
-        "benchmark": "analyze", "model": "inn-ae (MNIST, bottleneck %d)" % args.bottleneck,
+        "benchmark": "analyze", "model": f"inn-ae (MNIST, bottleneck {args.bottleneck})",
         "trained": bool(args.checkpoint), "umap": not args.no_umap, "quick": args.quick,
         "wall_seconds": round(wall, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
         **inner,

@@ -62,6 +62,8 @@ PRESETS = (PAPER_PRESET,)
 REGIONS = ("encoder", "bottleneck", "decoder")
 PAPER_BINS = 100  # Callahan & Paskett's histogram: 100 bins over each layer's own range
 NEAR_CEILING = 0.95  # an estimate at >= 95 % of its largest possible value is flagged
+# failures of one estimate (degenerate data, too few samples) are recorded, not fatal
+ESTIMATION_ERRORS = (InfoprobeError, np.linalg.LinAlgError, torch.linalg.LinAlgError)
 
 
 # --------------------------------------------------------------------------- plain data
@@ -691,9 +693,11 @@ def _row(est: Any, *, ceiling: float | None = None, extra: Sequence[str] = ()) -
     )
 
 
-def _failed(method: str, exc: Exception, n: int = 0, d: int = 0) -> EstimateRow:
+def _failed(method: str, exc: Exception, n: int = 0, d: int = 0, *,
+            ceiling: float | None = None) -> EstimateRow:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return EstimateRow(value=None, method=method, n=n, d=d, warnings=(f"not computed: {first}",))
+    return EstimateRow(value=None, method=method, n=n, d=d, warnings=(f"not computed: {first}",),
+                       ceiling=ceiling)
 
 
 def _paper_entropy(arr: np.ndarray, finite: np.ndarray) -> EstimateRow:
@@ -702,7 +706,7 @@ def _paper_entropy(arr: np.ndarray, finite: np.ndarray) -> EstimateRow:
     data = arr if finite.all() else arr[finite].reshape(-1, 1)
     try:
         est = entropy(data, preset=PAPER_PRESET)
-    except (InfoprobeError, np.linalg.LinAlgError) as exc:
+    except ESTIMATION_ERRORS as exc:
         return _failed(PAPER_PRESET, exc, *data.shape)
     return _row(est, ceiling=math.log(PAPER_BINS))
 
@@ -714,7 +718,7 @@ def _paper_kl(p: np.ndarray, q: np.ndarray) -> EstimateRow:
     q = q if np.isfinite(q).all() else q[np.isfinite(q)].reshape(-1, 1)
     try:
         return _row(kl_divergence(p, q, preset=PAPER_PRESET))
-    except (InfoprobeError, np.linalg.LinAlgError) as exc:
+    except ESTIMATION_ERRORS as exc:
         return _failed(PAPER_PRESET, exc)
 
 
@@ -728,7 +732,7 @@ def _joint_entropy(a: np.ndarray, method: str, *, ci: float, n_boot: int, seed: 
                            warnings=(*extra, "not computed: no varying dimension"))
     try:
         est = entropy(a, method=method, ci=ci, n_boot=n_boot, seed=seed)
-    except (InfoprobeError, np.linalg.LinAlgError) as exc:
+    except ESTIMATION_ERRORS as exc:
         return _failed(method, exc, *a.shape)
     return _row(est, extra=extra)
 
@@ -743,7 +747,7 @@ def _joint_kl(p: np.ndarray, q: np.ndarray, method: str, *, seed: int) -> Estima
                            warnings=("both layers constant",))
     try:
         est = kl_divergence(p[:, keep], q[:, keep], method=method, seed=seed)
-    except (InfoprobeError, np.linalg.LinAlgError) as exc:
+    except ESTIMATION_ERRORS as exc:
         return _failed(method, exc, p.shape[0], int(keep.sum()))
     return _row(est)
 
@@ -765,8 +769,8 @@ def _mutual_information(a: np.ndarray, b: np.ndarray, method: str, *, seed: int,
         return EstimateRow(value=None, method=method, warnings=("not computed: NaN/Inf rows",))
     try:
         est = mutual_information(a, b, method=method, seed=seed)
-    except (InfoprobeError, np.linalg.LinAlgError) as exc:
-        return _failed(method, exc, *a.shape)
+    except ESTIMATION_ERRORS as exc:
+        return _failed(method, exc, *a.shape, ceiling=ceiling)
     return _row(est, ceiling=ceiling)
 
 

@@ -410,7 +410,7 @@ def analyze(
         arrays.append(_array_getter(acts, info.label))
         rows_meta.append((info.label, info.name, info.direction, info.module_type,
                           tuple(info.feature_shape)))
-    last = arrays[-1]() if infos else None
+    last = arrays[-1]().reshape(n, -1) if infos else None
     if last is None or last.shape != out_np.shape or not np.array_equal(last, out_np, equal_nan=True):
         arrays.append(lambda: out_np)
         rows_meta.append(("output", "output", "output", "output", tuple(outputs.shape[1:])))
@@ -419,7 +419,7 @@ def analyze(
         warnings.append("No bottleneck layer identified; regions are not marked.")
 
     h_y = _label_entropy(y) if y is not None else None
-    x_sub = _finite_rows(x_np[sub])
+    x_sub = x_np[sub].astype(np.float64)
     y_sub = None if y is None else y[sub]
     rows: list[LayerRow] = []
     prev: np.ndarray | None = None
@@ -441,12 +441,20 @@ def analyze(
             if prev is not None:
                 kl_rows[PAPER_PRESET] = _paper_kl(prev, arr)
         arr_sub = arr[sub]
+        # a layer that passes its input on unchanged (identity, reshape) gets the same joint
+        # estimates (same rows, same seed) without recomputing them
+        same = prev is not None and prev.shape == arr.shape and np.array_equal(prev, arr, equal_nan=True)
         for method in joint:
-            entropy_rows[method] = _joint_entropy(arr_sub, method, ci=ci, n_boot=n_boot, seed=seed)
+            if same:
+                entropy_rows[method] = rows[-1].entropy[method]
+            else:
+                entropy_rows[method] = _joint_entropy(arr_sub, method, ci=ci, n_boot=n_boot, seed=seed)
             if prev is not None and prev.shape[1] == arr.shape[1]:
                 kl_rows[method] = _joint_kl(prev[sub], arr_sub, method, seed=seed)
         mi_x = mi_y = None
-        if joint:
+        if joint and same:
+            mi_x, mi_y = rows[-1].mi_input, rows[-1].mi_label
+        elif joint:
             mi_x = _mutual_information(x_sub, arr_sub, mi_method, seed=seed, ceiling=math.log(len(sub)))
             if y_sub is not None:
                 mi_y = _mutual_information(arr_sub, y_sub, mi_method, seed=seed, ceiling=h_y)
@@ -733,7 +741,14 @@ def _joint_entropy(a: np.ndarray, method: str, *, ci: float, n_boot: int, seed: 
     try:
         est = entropy(a, method=method, ci=ci, n_boot=n_boot, seed=seed)
     except ESTIMATION_ERRORS as exc:
-        return _failed(method, exc, *a.shape)
+        # a resample can be degenerate where the full sample is not (bootstrap duplicates rows,
+        # so a Gaussian fit in d > 0.63 n dimensions fails): keep the point estimate then
+        try:
+            est = entropy(a, method=method, seed=seed)
+        except ESTIMATION_ERRORS:
+            return _failed(method, exc, *a.shape)
+        first = str(exc).strip().splitlines()[0]
+        extra = [*extra, f"no interval: a resample failed ({first})"]
     return _row(est, extra=extra)
 
 
@@ -756,17 +771,17 @@ def _mutual_information(a: np.ndarray, b: np.ndarray, method: str, *, seed: int,
                         ceiling: float | None) -> EstimateRow:
     from infoprobe.estimators import mutual_information
 
-    a, _ = _varying(_finite_rows(a))
+    ok = np.isfinite(a).all(axis=1) & (np.isfinite(b).all(axis=1) if b.ndim == 2 else True)
+    a, b = a[ok], b[ok]
+    a, _ = _varying(a)
     if b.ndim == 2:
-        b, _ = _varying(_finite_rows(b))
+        b, _ = _varying(b)
         if b.shape[1] == 0:
             return EstimateRow(value=0.0, method=method, n=a.shape[0], d=0,
                                warnings=("constant layer carries no information",), ceiling=ceiling)
     if a.shape[1] == 0:
         return EstimateRow(value=0.0, method=method, n=a.shape[0], d=0,
                            warnings=("constant layer carries no information",), ceiling=ceiling)
-    if a.shape[0] != b.shape[0]:
-        return EstimateRow(value=None, method=method, warnings=("not computed: NaN/Inf rows",))
     try:
         est = mutual_information(a, b, method=method, seed=seed)
     except ESTIMATION_ERRORS as exc:

@@ -132,7 +132,8 @@ def test_joint_estimates_mutual_information_and_ceilings(digits) -> None:  # typ
         assert row.mi_label.value is not None and row.mi_input.value is not None
         est = row.entropy["gaussian"]
         assert est.n == 120
-        assert (est.ci is not None) == (est.value is not None)
+        if est.value is not None:  # an interval, or the reason why a resample failed
+            assert est.ci is not None or any(w.startswith("no interval") for w in est.warnings)
         if row.dim <= 12:  # few dimensions, 120 samples: the Gaussian fit must succeed
             assert est.value is not None
     assert result.settings["joint_samples"] == 120

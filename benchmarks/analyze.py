@@ -27,6 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _shared_data() -> str | None:
+    """../shared/data next to the repository (or next to a worktree's parent), if present."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        if (base / "shared" / "data" / "mnist.npz").is_file():
+            return str(base / "shared" / "data")
+    return None
+
+
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     t0 = time.perf_counter()
@@ -59,7 +67,8 @@ def main() -> int:
     parser.add_argument("--bottleneck", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--no-umap", action="store_true")
-    parser.add_argument("--data-root", default=os.environ.get("INFOPROBE_DATA", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--data-root", default=os.environ.get("INFOPROBE_DATA", _shared_data()),
+                        help="folder with mnist.npz (default: $INFOPROBE_DATA, else ../shared/data)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "analyze.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -70,7 +79,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "child.json"
         cmd = [sys.executable, __file__, "--child", str(report), "--bottleneck", str(args.bottleneck),
-               "--batch-size", str(args.batch_size), "--data-root", args.data_root]
+               "--batch-size", str(args.batch_size)]
+        cmd += ["--data-root", args.data_root] if args.data_root else []
         cmd += ["--quick"] if args.quick else []
         cmd += ["--no-umap"] if args.no_umap else []
         cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else []

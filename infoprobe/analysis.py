@@ -381,6 +381,11 @@ def analyze(
     t_start = time.perf_counter()
     estimators = _check_estimators(estimators, preset)
     joint = [m for m in estimators if m != PAPER_PRESET]
+    if joint:
+        _check_mi_method(mi_method)
+    from infoprobe.estimators import available
+
+    kl_joint = [m for m in joint if m in available("kl_divergence")]
     dev = resolve_device(device)
     x, y, dataset_info = prepare_inputs(data, labels, samples, seed)
     _check_input_shape(model, x)
@@ -449,7 +454,7 @@ def analyze(
                 entropy_rows[method] = rows[-1].entropy[method]
             else:
                 entropy_rows[method] = _joint_entropy(arr_sub, method, ci=ci, n_boot=n_boot, seed=seed)
-            if prev is not None and prev.shape[1] == arr.shape[1]:
+            if method in kl_joint and prev is not None and prev.shape[1] == arr.shape[1]:
                 kl_rows[method] = _joint_kl(prev[sub], arr_sub, method, seed=seed)
         mi_x = mi_y = None
         if joint and same:
@@ -472,7 +477,7 @@ def analyze(
     o64 = out_np.astype(np.float64)
     if PAPER_PRESET in estimators:
         kl_io[PAPER_PRESET] = _paper_kl(x64, o64)
-    for method in joint:
+    for method in kl_joint:
         kl_io[method] = _joint_kl(x64[sub], o64[sub], method, seed=seed)
     diff = o64 - x64
     globals_ = {
@@ -481,6 +486,7 @@ def analyze(
         "l1": float(np.nanmean(np.abs(diff))),
     }
     timings["estimate"] = time.perf_counter() - t0
+    acts.close()  # frees the stored activations and deletes spill files
 
     embedding = None
     if umap:
@@ -535,7 +541,27 @@ def _check_estimators(estimators: Sequence[str], preset: str | None) -> list[str
     out = list(dict.fromkeys(estimators))
     if not out:
         raise InfoprobeError("Expected at least one estimator (e.g. callahan2021,gaussian,knn), got none.")
+    from infoprobe.estimators import available
+
+    known = available("entropy")
+    for name in out:
+        if name != PAPER_PRESET and name not in known:
+            raise InfoprobeError(
+                f"Unknown estimator {name!r}; expected {PAPER_PRESET} or an entropy method "
+                f"({', '.join(sorted(known))})."
+            )
     return out
+
+
+def _check_mi_method(method: str) -> str:
+    from infoprobe.estimators import available
+
+    known = available("mutual_information")
+    if method not in known:
+        raise InfoprobeError(
+            f"Unknown mutual information method {method!r}; expected one of {', '.join(sorted(known))}."
+        )
+    return method
 
 
 def metrics_schema() -> dict[str, Any]:

@@ -228,3 +228,10 @@ def test_zoo_checkpoint_end_to_end(pipeline: None, tmp_path: Path, name: str) ->
     first, last = regions.index("bottleneck"), len(regions) - 1 - regions[::-1].index("bottleneck")
     assert set(regions[:first]) == {"encoder"} and set(regions[last + 1 :]) <= {"decoder"}
     assert data["model"]["name"] == name
+
+
+def test_unknown_estimator(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
+                 "--estimators", "callahan2021,magic", "--no-umap"])
+    assert code == 2
+    _one_line_error(capsys, "Unknown estimator 'magic'", "knn")

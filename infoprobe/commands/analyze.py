@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(ckpt, args)
     out = args.out or Path(args.checkpoint).with_name(Path(args.checkpoint).stem + "_analysis")
     result = analyze(
-        model, data, samples=args.samples, estimators=args.estimators.split(","),
+        model, data, samples=args.samples, estimators=args.estimators,
         preset=args.preset, layers=args.layers, device=args.device, batch_size=args.batch_size,
         seed=args.seed, umap=not args.no_umap, progress=not args.quiet,
         joint_samples=args.joint_samples, n_boot=args.n_boot,

@@ -155,14 +155,14 @@ def test_dataset_not_found(user_checkpoint: Path, tmp_path: Path, capsys: pytest
     _one_line_error(capsys, "mnist")
 
 
-def test_input_shape_mismatch(user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_input_shape_mismatch(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build_small_input",
                  "--dataset", "digits", "--out", str(user_checkpoint.parent / "o")])
     assert code == 2
     _one_line_error(capsys, "(1, 4, 4)", "(1, 8, 8)")
 
 
-def test_unknown_layer_pattern(user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_layer_pattern(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build",
                  "--dataset", "digits", "--layers", "decoder.*"])
     assert code == 2

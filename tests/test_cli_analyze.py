@@ -235,3 +235,26 @@ def test_unknown_estimator(pipeline: None, user_checkpoint: Path, capsys: pytest
                  "--estimators", "callahan2021,magic", "--no-umap"])
     assert code == 2
     _one_line_error(capsys, "Unknown estimator 'magic'", "knn")
+
+
+@pytest.mark.slow
+def test_embed_command(pipeline: None, user_checkpoint: Path) -> None:
+    out = user_checkpoint.parent / "emb"
+    code = main(["embed", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
+                 "--layer", "enc.3", "--max-points", "100", "--out", str(out)])
+    assert code == 0
+    emb = json.loads((out / "embedding.json").read_text())["embedding"]
+    xy = np.asarray(emb["coords"])
+    assert xy.shape == (100, 2) and np.isfinite(xy).all()
+    assert emb["layer"] == "enc.3" and emb["n_features"] == 3 and len(emb["labels"]) == 100
+    from PIL import Image
+
+    with Image.open(out / "umap.png") as im:
+        assert np.asarray(im.convert("L"), float).std() > 5
+
+
+def test_embed_needs_encode_or_layer(pipeline: None, user_checkpoint: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["embed", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits"])
+    assert code == 2
+    _one_line_error(capsys, "--layer")

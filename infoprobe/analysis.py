@@ -626,7 +626,7 @@ def _check_layer_patterns(model: nn.Module, layers: Sequence[str] | None) -> lis
     patterns = [layers] if isinstance(layers, str) else list(layers)
     names = [name for name, _ in model.named_modules() if name]
     for pattern in patterns:
-        if not fnmatch.filter(names, pattern):
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
             shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
             raise InfoprobeError(
                 f"Layer pattern {pattern!r} matches no module of {type(model).__name__}; "

@@ -47,33 +47,71 @@ def _check_k(k: int, n: int, what: str) -> None:
         raise InfoprobeError(f"Expected at least k+1 = {k + 1} samples in {what}, got {n}; pass more samples or lower k")
 
 
+def _candidates(
+    q: torch.Tensor, r: torch.Tensor, start: int, count: int, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and squared distances (as computed, in q's dtype) of the ``count`` nearest rows."""
+    q_sq, r_sq = (q * q).sum(1), (r * r).sum(1)
+    d2 = torch.addmm(r_sq[None, :], q, r.T, alpha=-2.0).add_(q_sq[:, None])
+    if exclude_self:
+        own = torch.arange(q.shape[0], device=q.device)
+        d2[own, own + start] = math.inf
+    values, index = d2.topk(count, dim=1, largest=False)
+    return index, values
+
+
 def knn_distances(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_self: bool) -> torch.Tensor:
     """Euclidean distance (float64) from each query row to its k-th nearest row of ``ref``.
 
     With ``exclude_self`` the query is ``ref`` itself and each point's own row is skipped.
+    Candidates are found in float32 (k + 4 of them) and their distances recomputed exactly in
+    float64. A row is accepted only if a rigorous bound on the float32 rounding error,
+    (d + 8)·2⁻²³·(‖q‖² + max‖r‖²), proves that no non-candidate can be nearer than the k-th
+    exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
+    from float64 coordinate differences. The result is the float64 k-th neighbour distance.
     """
-    centre = ref.to(torch.float64).mean(0)
-    q = query.to(torch.float64) - centre
-    r = ref.to(torch.float64) - centre
-    q_sq, r_sq = (q * q).sum(1), (r * r).sum(1)
-    rows = _rows_per_chunk(r.shape[0])
+    q64, r64 = query.to(torch.float64), ref.to(torch.float64)
+    centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
+    r32 = (r64 - centre).float()
+    n_ref, d = r64.shape
+    count = min(k + 4, n_ref - int(exclude_self))
+    bound_factor = (d + 8) * 2.0**-23
+    r_sq_max = float(r32.double().pow(2).sum(1).max())
+    rows = max(1, min(MAX_CHUNK_BYTES // (4 * n_ref), MAX_CHUNK_BYTES // (8 * count * d)))
     out = []
-    for start in range(0, q.shape[0], rows):
-        qc = q[start : start + rows]
-        d2 = torch.addmm(r_sq[None, :], qc, r.T, alpha=-2.0).add_(q_sq[start : start + rows, None])
-        if exclude_self:
-            own = torch.arange(qc.shape[0], device=q.device)
-            d2[own, own + start] = math.inf
-        index = d2.topk(k, dim=1, largest=False).indices
-        exact = ((r[index] - qc[:, None, :]) ** 2).sum(-1)
-        out.append(exact.max(1).values.sqrt())
+    for start in range(0, q64.shape[0], rows):
+        qc = q64[start : start + rows]
+        qc32 = (qc - centre).float()
+        index, approx = _candidates(qc32, r32, start, count, exclude_self)
+        kth = (r64[index] - qc[:, None, :]).pow_(2).sum(-1).sort(1).values[:, k - 1]
+        if count < n_ref - int(exclude_self):
+            error = bound_factor * (qc32.double().pow(2).sum(1) + r_sq_max)
+            unsure = approx[:, -1].double() - error < kth
+            if bool(unsure.any()):
+                rows_unsure = torch.nonzero(unsure).flatten()
+                own = start + rows_unsure if exclude_self else None
+                redo_index = _nearest_float64(qc[rows_unsure], r64, own, k)
+                redo = (r64[redo_index] - qc[rows_unsure, None, :]).pow_(2).sum(-1).max(1).values
+                kth = kth.clone()
+                kth[rows_unsure] = redo
+        out.append(kth.sqrt())
     return torch.cat(out)
+
+
+def _nearest_float64(q: torch.Tensor, r: torch.Tensor, own: torch.Tensor | None, k: int) -> torch.Tensor:
+    """Indices of the k nearest rows of ``r`` to each row of ``q``, skipping own[i], from
+    float64 coordinate differences (no ‖q‖² + ‖r‖² − 2q·r cancellation)."""
+    d2 = torch.cdist(q, r, compute_mode="donot_use_mm_for_euclid_dist")
+    if own is not None:
+        d2[torch.arange(q.shape[0], device=q.device), own] = math.inf
+    return d2.topk(k, dim=1, largest=False).indices
 
 
 def _jitter(samples: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
     """Copies of ``samples`` plus seeded N(0, (JITTER·scale)²) noise, one common scale."""
-    scale = torch.cat([s.to(torch.float64) for s in samples]).std(0).pow(2).mean().sqrt()
-    scale = float(scale) if float(scale) > 0 else 1.0
+    variances = torch.cat([s.to(torch.float64).var(0).nan_to_num(0.0) for s in samples])
+    rms = float(variances.mean().sqrt())
+    scale = rms if rms > 0 else 1.0
     generator = torch.Generator().manual_seed(seed)
     out = []
     for s in samples:

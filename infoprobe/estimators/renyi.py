@@ -38,17 +38,16 @@ def gram_matrix(x: torch.Tensor, *, gamma: float = 1.0, standardize: bool = True
         x = x / torch.where(std > 0, std, torch.ones_like(std))
     sigma = gamma * n ** (-1.0 / (4 + d))
     sq = (x * x).sum(1)
-    d2 = torch.addmm(sq[None, :], x, x.T, alpha=-2.0).add_(sq[:, None]).clamp_(min=0)
-    d2.fill_diagonal_(0.0)
-    exponent = d2 / (2 * sigma**2)
-    # exp(−e) < FLUSH  ⇔  e > −log FLUSH: set to zero without ever forming a subnormal
-    return torch.where(exponent < -math.log(FLUSH), torch.exp(-exponent), torch.zeros_like(exponent))
+    k = torch.addmm(sq[None, :], x, x.T, alpha=-2.0).add_(sq[:, None]).clamp_(min=0)
+    k.fill_diagonal_(0.0).div_(2 * sigma**2)
+    # exp(−e) < FLUSH  ⇔  e > −log FLUSH: clamp before exp so that no subnormal is ever formed
+    cutoff = -math.log(FLUSH)
+    flushed = k > cutoff
+    return k.clamp_(max=cutoff).neg_().exp_().masked_fill_(flushed, 0.0)
 
 
 def _eigenvalues(a: torch.Tensor) -> torch.Tensor:
-    off = a.clone()
-    off.fill_diagonal_(0.0)
-    coupled = (off != 0).any(1)
+    coupled = (a != 0).sum(1) > 1  # the diagonal is never zero
     isolated = a.diagonal()[~coupled]
     if int(coupled.sum()) == 0:
         return isolated

@@ -153,6 +153,17 @@ def test_knn_duplicates_are_finite_and_warn() -> None:
     assert entropy(x, k=3).value == est.value  # seeded jitter is reproducible
 
 
+def test_ksg_and_knn_kl_duplicates_are_finite_and_warn() -> None:
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(300, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    x[:50], y[:50] = x[0], y[0]
+    mi = infoprobe.mutual_information(x, y, k=3)
+    kl = infoprobe.kl_divergence(x, x[:200].clone(), k=3)
+    for est in (mi, kl):
+        assert math.isfinite(est.value) and any("duplicates" in w for w in est.warnings)
+
+
 def test_knn_high_dimension_small_n_warns() -> None:
     x = torch.randn(200, 50, generator=torch.Generator().manual_seed(1))
     assert any("small for d" in w for w in entropy(x).warnings)

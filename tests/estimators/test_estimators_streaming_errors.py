@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators import RunningHistogram, RunningMoments, entropy, kl_divergence, mutual_information
+from infoprobe.estimators import (
+    RunningHistogram,
+    RunningMoments,
+    entropy,
+    kl_divergence,
+    mutual_information,
+)
 from infoprobe.estimators.knn import knn_distances
 
 
@@ -81,7 +87,7 @@ def test_mismatched_dimensions() -> None:
     rng = np.random.default_rng(0)
     with pytest.raises(InfoprobeError, match="same number of features, got 3 and 4"):
         kl_divergence(rng.standard_normal((50, 3)), rng.standard_normal((50, 4)))
-    with pytest.raises(InfoprobeError, match="paired samples .* got 50 and 40"):
+    with pytest.raises(InfoprobeError, match=r"paired samples .* got 50 and 40"):
         mutual_information(rng.standard_normal((50, 3)), rng.standard_normal((40, 3)))
     with pytest.raises(InfoprobeError, match="one label per sample"):
         mutual_information(rng.standard_normal((50, 3)), np.zeros(40, dtype=int))
@@ -127,3 +133,24 @@ def test_singular_covariance_and_bad_options() -> None:
         entropy(np.array(["abc", "def"]))
     with pytest.raises(InfoprobeError, match="numpy array or torch tensor for x, got object"):
         entropy(object())
+
+
+def test_knn_distances_exact_on_multiscale_data() -> None:
+    # a tight cluster (scale 1e-6) next to a wide one (scale 1e3): float32 search alone would
+    # mis-rank the tight cluster; the error bound must send those rows to the float64 path.
+    from scipy.spatial import cKDTree
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.cat([1e-6 * torch.randn(300, 3, generator=g, dtype=torch.float64),
+                   1e3 * torch.randn(300, 3, generator=g, dtype=torch.float64)])
+    reference = cKDTree(x.numpy()).query(x.numpy(), k=4)[0][:, 3]
+    assert np.allclose(knn_distances(x, x, 3, exclude_self=True).numpy(), reference, rtol=1e-12, atol=0)
+    y = x[:200] + 3e-7
+    reference = cKDTree(x.numpy()).query(y.numpy(), k=2)[0][:, 1]
+    assert np.allclose(knn_distances(y, x, 2, exclude_self=False).numpy(), reference, rtol=1e-12, atol=0)
+
+
+def test_device_option_and_float32_tensors() -> None:
+    x = torch.randn(500, 3, generator=torch.Generator().manual_seed(5))
+    on_cpu = entropy(x, device="cpu")
+    assert on_cpu.value == pytest.approx(entropy(x.double()).value, abs=1e-12)

@@ -6,6 +6,9 @@ kept as a Python list of batch tensors to concatenate later. Chunks grow geometr
 chunk as large as everything before it, at most ``MAX_CHUNK_BYTES``), so a layer costs a
 logarithmic number of allocations.
 
+With ``max_samples`` set, each layer's first chunk is allocated at its final size at once (no
+merging later); pass the number of samples you will record when you know it.
+
 Memory accounting is by *reserved* chunk capacity, in bytes of the storage dtype. When a new
 chunk would exceed ``memory_budget``, that layer's further rows are appended to a ``.npy`` file
 (plain file writes, so written pages do not count towards the process' resident memory) and are
@@ -188,11 +191,13 @@ class LayerBuffer:
     def _new_chunk(self, needed: int) -> bool:
         store = self._store
         have = sum(c.shape[0] for c in self._chunks)
-        rows = max(needed, have, 1)
-        if self._row_bytes:
-            rows = min(rows, max(needed, MAX_CHUNK_BYTES // self._row_bytes))
         if store.max_samples is not None:
-            rows = min(rows, store.max_samples - self._mem_rows)
+            # The final size is known: one exact allocation (pages are only touched when filled).
+            rows = store.max_samples - self._mem_rows
+        else:
+            rows = max(needed, have, 1)
+            if self._row_bytes:
+                rows = min(rows, max(needed, MAX_CHUNK_BYTES // self._row_bytes))
         if store.memory_budget is not None and self._row_bytes:
             rows = min(rows, (store.memory_budget - store.memory_bytes) // self._row_bytes)
         if rows <= 0:

@@ -178,3 +178,13 @@ def test_temporary_folder_removed_on_garbage_collection() -> None:
 
     gc.collect()
     assert not folder.exists()
+
+
+def test_max_samples_preallocates_one_exact_chunk() -> None:
+    x = torch.randn(300, 5)
+    with ActivationStore(max_samples=300, memory_budget=None) as store:
+        for i in range(0, 300, 7):
+            store.append("x", x[i:i + 7])
+        assert len(store.buffer("x")._chunks) == 1
+        assert store.memory_bytes == 300 * 5 * 4
+        assert torch.equal(store["x"], x)

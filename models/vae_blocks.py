@@ -173,10 +173,12 @@ class DiscretizedLogisticMixture(nn.Module):
     probabilities of a sub-pixel sum to 1.
 
     Parameters come as ``(B, 3 · n_components · C, H, W)``: logits, means (offset by 0.5),
-    log-scales. The module's output (``forward``) is the mean image in [0, 1].
+    log-scales (offset by −2). The module's output (``forward``) is the mean image in [0, 1].
     """
 
     HALF_BIN = 1.0 / 510.0
+    # Zero parameters mean scale e^-2 ≈ 0.14 (not 1, which spreads mass far outside [0, 1]).
+    LOG_SCALE_OFFSET = -2.0
 
     def __init__(self, channels: int, *, n_components: int = 10) -> None:
         super().__init__()
@@ -192,7 +194,7 @@ class DiscretizedLogisticMixture(nn.Module):
         p = params.view(b, 3, self.n_components, self.channels, h, w)
         log_weights = F.log_softmax(p[:, 0], dim=1)
         means = p[:, 1] + 0.5
-        log_scales = p[:, 2].clamp(min=-7.0)
+        log_scales = (p[:, 2] + self.LOG_SCALE_OFFSET).clamp(min=-7.0)
         return log_weights, means, log_scales
 
     def log_prob_pixels(self, x: Tensor, params: Tensor) -> Tensor:

@@ -41,6 +41,7 @@ from models.vae_blocks import (
     DiscretizedLogisticMixture,
     FusionNet,
     Latent,
+    Prior,
     StandardPrior,
     build_prior,
     gaussian_kl,
@@ -80,6 +81,9 @@ class Sketch(nn.Module):
     blurred inverse, grey / (1 − blur(1 − grey)), clipped to [0, 1] and quantised to 8 bits.
     Greyscale = ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B); ``sigma`` is the blur in pixels."""
 
+    kernel: Tensor
+    luma: Tensor
+
     def __init__(self, *, sigma: float = 1.0) -> None:
         super().__init__()
         radius = max(1, math.ceil(3 * sigma))
@@ -108,7 +112,7 @@ class TopLevel(nn.Module):
         self.likelihood = DiscretizedLogisticMixture(c, n_components=config["n_components"])
         self.encoder = FusionNet([(c, hw)], 2 * lc, lhw, **opts)
         self.latent = Latent()
-        self.prior = build_prior(config["prior"], latent_shape,
+        self.prior: Prior = build_prior(config["prior"], latent_shape,
                                  n_components=config["prior_components"],
                                  n_couplings=config["flow_couplings"],
                                  hidden=config["flow_hidden"], n_blocks=config["flow_blocks"])

@@ -33,6 +33,7 @@ from models.vae_blocks import (
     DiscretizedLogisticMixture,
     FusionNet,
     Latent,
+    Prior,
     StandardPrior,
     build_prior,
     gaussian_kl,
@@ -163,7 +164,7 @@ class VAE(Autoencoder):
                 f"Unknown architecture {config['architecture']!r}; expected 'dcgan' or 'dense'."
             )
         self.latent_z = Latent()
-        self.prior = build_prior(
+        self.prior: Prior = build_prior(
             config.get("prior", "standard"), self.latent_shape,
             n_components=config["prior_components"], n_couplings=config["flow_couplings"],
             hidden=config["flow_hidden"], n_blocks=config["flow_blocks"],

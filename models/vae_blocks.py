@@ -32,6 +32,7 @@ __all__ = [
     "FusionNet",
     "Latent",
     "MoGPrior",
+    "Prior",
     "RealNVPPrior",
     "StandardPrior",
     "WNConv2d",
@@ -79,6 +80,8 @@ class WNConv2d(nn.Module):
     deviation ``init_scale`` on that batch. The ``initialized`` buffer is saved with the weights,
     so a model loaded from a checkpoint is never re-initialised.
     """
+
+    initialized: Tensor
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
                  padding: int = 0, transposed: bool = False, init_scale: float = 1.0) -> None:
@@ -307,7 +310,7 @@ class _ResidualConvNet(nn.Module):
         )
         self.out = nn.Conv2d(hidden, out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.out.bias)  # type: ignore[arg-type]
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.inp(x)
@@ -341,6 +344,8 @@ class AffineCoupling(nn.Module):
     """RealNVP affine coupling with a fixed binary mask m (Dinh et al. 2016, Eq. 9):
     y = m·x + (1−m)·(x·exp(s(m·x)) + t(m·x)), log|det ∂y/∂x| = Σ (1−m)·s, with the log-scale
     soft-clamped to (−clamp, clamp)."""
+
+    mask: Tensor
 
     def __init__(self, mask: Tensor, *, hidden: int = 64, n_blocks: int = 2,
                  clamp: float = 2.0) -> None:
@@ -420,6 +425,7 @@ class RealNVPPrior(nn.Module):
 
     def inverse(self, v: Tensor) -> Tensor:
         for coupling in reversed(self.couplings):
+            assert isinstance(coupling, AffineCoupling)
             v = coupling.inverse(v)
         return v
 
@@ -433,8 +439,11 @@ class RealNVPPrior(nn.Module):
         return self.inverse(v)
 
 
+Prior = StandardPrior | MoGPrior | RealNVPPrior
+
+
 def build_prior(kind: str, shape: tuple[int, ...], *, n_components: int = 10,
-                n_couplings: int = 6, hidden: int = 64, n_blocks: int = 2) -> nn.Module:
+                n_couplings: int = 6, hidden: int = 64, n_blocks: int = 2) -> Prior:
     """``"standard"`` | ``"mog"`` | ``"realnvp"`` prior over latents of ``shape``."""
     if kind == "standard":
         return StandardPrior(shape)

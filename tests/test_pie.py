@@ -248,11 +248,6 @@ def test_likelihood_finite_and_improving_on_digits() -> None:
     assert sum(losses[-5:]) < sum(losses[:5])
 
 
-@pytest.mark.xfail(
-    raises=InfoprobeError, strict=False,
-    reason="skeleton bug: checkpoint.save stores torch.__version__ (a TorchVersion), which "
-    "weights_only loading refuses; fixed by str(torch.__version__) in infoprobe/checkpoint.py",
-)
 def test_checkpoint_round_trip(tmp_path: Path) -> None:
     model = _randomise(_tiny_pie(sigma=0.2), scale=0.1)
     path = tmp_path / "pie.pt"

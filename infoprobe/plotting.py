@@ -70,10 +70,16 @@ def _shade_regions(ax: Any, result: AnalysisResult, *, legend: bool) -> None:
             start = i
 
 
+MAX_TICKS = 60  # beyond this many layers only every k-th is labelled (PIE records ~360)
+MAX_WIDTH = 24.0  # inches
+
+
 def _layer_axis(ax: Any, result: AnalysisResult) -> None:
     labels = [row.label for row in result.layers]
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    step = max(1, math.ceil(len(labels) / MAX_TICKS))
+    ticks = list(range(0, len(labels), step))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([labels[i] for i in ticks], rotation=60, ha="right", fontsize=7)
     ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
@@ -107,7 +113,7 @@ def _per_layer(result: AnalysisResult, path: str | os.PathLike[str], quantity: s
     plt = _plt()
     methods = _methods(result, quantity)
     n = max(1, len(methods))
-    width = max(7.0, 0.35 * len(result.layers) + 2)
+    width = min(MAX_WIDTH, max(7.0, 0.35 * len(result.layers) + 2))
     fig, axes = plt.subplots(n, 1, figsize=(width, 2.6 * n + 1.2), sharex=True, squeeze=False)
     x = np.arange(len(result.layers))
     for k, ax in enumerate(axes[:, 0]):
@@ -117,7 +123,7 @@ def _per_layer(result: AnalysisResult, path: str | os.PathLike[str], quantity: s
             continue
         method = methods[k]
         vals, lo, hi, flags = _series(result, quantity, method)
-        ax.plot(x, vals, "o-", color="#1f4e79", ms=4, lw=1.5, label=method)
+        ax.plot(x, vals, "o-", color="#1f4e79", ms=4 if len(x) <= MAX_TICKS else 1.5, lw=1.5, label=method)
         if np.isfinite(lo).any():
             ax.fill_between(x, lo, hi, color="#1f4e79", alpha=0.2, lw=0, label="95 % interval")
         flagged = np.array(flags) & np.isfinite(vals)
@@ -168,8 +174,9 @@ def plot_info_plane(result: AnalysisResult, path: str | os.PathLike[str]) -> Pat
             sel = [i for i, p in enumerate(pts) if p[1] == region]
             if sel:
                 ax.scatter(xs[sel], ys[sel], s=40, color=edge[region], label=names[region], zorder=2)
-        for (index, _, xv, yv) in pts:
-            ax.annotate(str(index), (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        if len(pts) <= MAX_TICKS:
+            for (index, _, xv, yv) in pts:
+                ax.annotate(str(index), (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "no mutual information estimates\n(joint estimators were off)",

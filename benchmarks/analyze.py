@@ -84,15 +84,20 @@ def main() -> int:
         cmd += ["--quick"] if args.quick else []
         cmd += ["--no-umap"] if args.no_umap else []
         cmd += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+        load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True)
         wall = time.perf_counter() - t0
         inner = json.loads(report.read_text())
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kilobytes on Linux
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = usage.ru_maxrss  # kilobytes on Linux
     result = {
         "benchmark": "analyze", "model": f"inn-ae (MNIST, bottleneck {args.bottleneck})",
         "trained": bool(args.checkpoint), "umap": not args.no_umap, "quick": args.quick,
         "wall_seconds": round(wall, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
+        # CPU time does not grow when other processes compete for the cores; wall time does
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "load_average_before": round(load_before, 2), "load_average_after": round(os.getloadavg()[0], 2),
         **inner,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "omp_threads": os.environ.get("OMP_NUM_THREADS")},
@@ -100,7 +105,8 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("wall_seconds", "peak_rss_mb", "n_samples", "n_layers")}))
+    print(json.dumps({k: result[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb", "n_samples",
+                                             "n_layers", "load_average_before")}))
     return 0
 
 

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -103,8 +105,7 @@ def main() -> int:
                     "omp_threads": os.environ.get("OMP_NUM_THREADS")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result)
     print(json.dumps({k: result[k] for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb", "n_samples",
                                              "n_layers", "load_average_before")}))
     return 0

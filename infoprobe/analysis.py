@@ -642,11 +642,12 @@ def _record_pass(
 ) -> tuple[Any, list[Any], Tensor]:
     from infoprobe.recording import record
 
-    run = model.reconstruct if hasattr(model, "reconstruct") else model
+    run: Callable[[Tensor], Any] = getattr(model, "reconstruct", model)
     outputs: list[Tensor] = []
     bar = _progress(total=x.shape[0], desc="recording", unit="img", disable=not progress)
     with torch.no_grad(), record(
-        model, include=patterns, memory_budget=memory_budget, spill_dir=spill_dir,
+        model, include=patterns, memory_budget=memory_budget,
+        spill_dir=None if spill_dir is None else str(spill_dir),
     ) as rec:
         for start in range(0, x.shape[0], batch_size):
             batch = x[start : start + batch_size].to(dev)

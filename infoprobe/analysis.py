@@ -68,6 +68,9 @@ ESTIMATION_ERRORS = (InfoprobeError, np.linalg.LinAlgError, torch.linalg.LinAlgE
 
 # --------------------------------------------------------------------------- plain data
 
+CSV_BASE = ("index", "label", "name", "direction", "module_type", "region", "dim", "feature_shape",
+            "n_nonfinite")
+
 
 @dataclass(frozen=True)
 class EstimateRow:
@@ -257,9 +260,14 @@ class AnalysisResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [self._csv_row(r) for r in self.layers]
-        columns: list[str] = []
-        for row in rows:
-            columns += [c for c in row if c not in columns]
+        present = {c for row in rows for c in row}
+        base = [c for c in CSV_BASE if c in present]
+        groups: list[str] = []
+        for prefix in ("entropy_", "kl_prev_", "mi_input", "mi_label"):
+            groups += sorted({c.removesuffix("_near_ceiling") for c in present
+                              if c.startswith(prefix) and c.endswith("_near_ceiling")})
+        columns = base + [g + suffix for g in groups for suffix in ("", "_lo", "_hi", "_near_ceiling")
+                          if g + suffix in present]
         with path.open("w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
@@ -268,7 +276,7 @@ class AnalysisResult:
 
     @staticmethod
     def _csv_row(row: LayerRow) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {  # the CSV_BASE columns
             "index": row.index, "label": row.label, "name": row.name, "direction": row.direction,
             "module_type": row.module_type, "region": row.region, "dim": row.dim,
             "feature_shape": "x".join(map(str, row.feature_shape)), "n_nonfinite": row.n_nonfinite,

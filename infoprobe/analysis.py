@@ -765,6 +765,26 @@ def _paper_kl(p: np.ndarray, q: np.ndarray) -> EstimateRow:
         return _failed(PAPER_PRESET, exc)
 
 
+def _attempts(method: str, first: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
+    """Option sets to try in order, each with the warning it earns when it is the one used.
+
+    A resample can be degenerate where the full sample is not (the bootstrap duplicates rows,
+    so a Gaussian fit in d > 0.63 n dimensions fails), and a sample covariance is singular when
+    d >= n or features are collinear: then the point estimate alone, then the Ledoit–Wolf
+    shrinkage covariance (Ledoit & Wolf 2004) for the Gaussian method.
+    """
+    out: list[tuple[dict[str, Any], str | None]] = [(first, None)]
+    if first:
+        out.append(({}, "no interval: a resample was degenerate"))
+    if method == "gaussian":
+        shrink = {"shrinkage": "ledoit-wolf"}
+        note = "Ledoit-Wolf shrinkage covariance: the sample covariance is singular"
+        if first:
+            out.append((first | shrink, note))
+        out.append((shrink, note))
+    return out
+
+
 def _joint_entropy(a: np.ndarray, method: str, *, ci: float, n_boot: int, seed: int) -> EstimateRow:
     from infoprobe.estimators import entropy
 
@@ -773,18 +793,16 @@ def _joint_entropy(a: np.ndarray, method: str, *, ci: float, n_boot: int, seed: 
     if a.shape[1] == 0 or a.shape[0] < 3:
         return EstimateRow(value=None, method=method, n=a.shape[0], d=0,
                            warnings=(*extra, "not computed: no varying dimension"))
-    try:
-        est = entropy(a, method=method, ci=ci, n_boot=n_boot, seed=seed)
-    except ESTIMATION_ERRORS as exc:
-        # a resample can be degenerate where the full sample is not (bootstrap duplicates rows,
-        # so a Gaussian fit in d > 0.63 n dimensions fails): keep the point estimate then
+    error: Exception | None = None
+    for options, note in _attempts(method, {"ci": ci, "n_boot": n_boot}):
         try:
-            est = entropy(a, method=method, seed=seed)
-        except ESTIMATION_ERRORS:
-            return _failed(method, exc, *a.shape)
-        first = str(exc).strip().splitlines()[0]
-        extra = [*extra, f"no interval: a resample failed ({first})"]
-    return _row(est, extra=extra)
+            est = entropy(a, method=method, seed=seed, **options)
+        except ESTIMATION_ERRORS as exc:
+            error = error or exc
+            continue
+        return _row(est, extra=[*extra, *([note] if note else [])])
+    assert error is not None
+    return _failed(method, error, *a.shape)
 
 
 def _joint_kl(p: np.ndarray, q: np.ndarray, method: str, *, seed: int) -> EstimateRow:
@@ -795,11 +813,16 @@ def _joint_kl(p: np.ndarray, q: np.ndarray, method: str, *, seed: int) -> Estima
     if not keep.any():
         return EstimateRow(value=0.0, method=method, n=p.shape[0], d=0,
                            warnings=("both layers constant",))
-    try:
-        est = kl_divergence(p[:, keep], q[:, keep], method=method, seed=seed)
-    except ESTIMATION_ERRORS as exc:
-        return _failed(method, exc, p.shape[0], int(keep.sum()))
-    return _row(est)
+    error: Exception | None = None
+    for options, note in _attempts(method, {}):
+        try:
+            est = kl_divergence(p[:, keep], q[:, keep], method=method, seed=seed, **options)
+        except ESTIMATION_ERRORS as exc:
+            error = error or exc
+            continue
+        return _row(est, extra=[note] if note else [])
+    assert error is not None
+    return _failed(method, error, p.shape[0], int(keep.sum()))
 
 
 def _mutual_information(a: np.ndarray, b: np.ndarray, method: str, *, seed: int,

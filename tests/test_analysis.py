@@ -133,7 +133,7 @@ def test_joint_estimates_mutual_information_and_ceilings(digits) -> None:  # typ
         est = row.entropy["gaussian"]
         assert est.n == 120
         if est.value is not None:  # an interval, or the reason why a resample failed
-            assert est.ci is not None or any(w.startswith("no interval") for w in est.warnings)
+            assert est.ci is not None or any(w.startswith(("no interval", "Ledoit")) for w in est.warnings)
         if row.dim <= 12:  # few dimensions, 120 samples: the Gaussian fit must succeed
             assert est.value is not None
     assert result.settings["joint_samples"] == 120

@@ -192,8 +192,9 @@ def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
         own = torch.arange(joint.shape[0], device=x.device)
         joint[own, own + start] = math.inf
         eps = joint.topk(k, dim=1, largest=False).values[:, -1]
-        nx = (dx < eps[:, None]).sum(1) - (eps > 0).long()
-        ny = (dy < eps[:, None]).sum(1) - (eps > 0).long()
+        # int32 sums of the comparison masks are about twice as fast as the default int64 ones
+        nx = dx.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
+        ny = dy.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
         out.append(torch.stack([eps, nx.to(torch.float64), ny.to(torch.float64)]))
     return torch.cat(out, 1)
 

@@ -70,7 +70,8 @@ def knn_distances(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_sel
     exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
     from float64 coordinate differences. The result is the float64 k-th neighbour distance.
     """
-    q64, r64 = query.to(torch.float64), ref.to(torch.float64)
+    r64 = ref.to(torch.float64)
+    q64 = r64 if query is ref else query.to(torch.float64)
     centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
     r32 = (r64 - centre).float()
     n_ref, d = r64.shape

@@ -109,6 +109,8 @@ def test_unknown_method_preset_option_and_base() -> None:
         entropy(x, bins=10)
     with pytest.raises(InfoprobeError, match="Preset 'callahan2021' fixes every option"):
         entropy(x, preset="callahan2021", bins=10)
+    with pytest.raises(InfoprobeError, match="Preset 'callahan2021' uses method 'histogram', got method='kde'"):
+        entropy(x, preset="callahan2021", method="kde")
     with pytest.raises(InfoprobeError, match="Expected base 'e' \\(nats\\) or 2 \\(bits\\), got 10"):
         entropy(x, base=10)
     with pytest.raises(InfoprobeError, match="Preset 'callahan2021' defines no mutual_information"):

@@ -58,11 +58,13 @@ def test_streaming_errors() -> None:
 
 
 def test_chunked_knn_equals_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from infoprobe.estimators import knn
+    from infoprobe.estimators import _base
 
     x = torch.randn(300, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     full = knn_distances(x, x, 3, exclude_self=True)
-    monkeypatch.setattr(knn, "MAX_CHUNK_BYTES", 8 * 300 * 7)  # 7 rows per chunk
+    monkeypatch.setattr(_base, "CPU_CHUNK_BYTES", 4 * 300 * 7)  # 7 rows per block
+    assert torch.equal(knn_distances(x, x, 3, exclude_self=True), full)
+    monkeypatch.setattr(_base, "CPU_CHUNK_BYTES", 2**30)  # one block (capped by MAX_CHUNK_BYTES)
     assert torch.equal(knn_distances(x, x, 3, exclude_self=True), full)
     reference = torch.cdist(x, x).fill_diagonal_(float("inf")).topk(3, largest=False).values[:, -1]
     assert torch.allclose(full, reference, rtol=1e-12)

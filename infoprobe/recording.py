@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -146,11 +147,9 @@ def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str 
 
 
 def _invertible_base() -> type | None:
-    try:
-        from FrEIA.modules import InvertibleModule
-    except ImportError:  # pragma: no cover - FrEIA is a dependency, but stay usable without it
-        return None
-    return InvertibleModule
+    """FrEIA's ``InvertibleModule`` if FrEIA is loaded (if not, no module can be one)."""
+    base = sys.modules.get("FrEIA.modules.base")
+    return getattr(base, "InvertibleModule", None)
 
 
 #: ``rev`` is keyword-only in the module's forward (never positional).

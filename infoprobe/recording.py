@@ -93,6 +93,7 @@ __all__ = [
     "Recording",
     "default_layers",
     "is_invertible",
+    "make_label",
     "record",
     "select_layers",
 ]

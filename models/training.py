@@ -78,7 +78,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The model's ``default_recipe()`` with every non-None entry of ``overrides`` applied."""
-    base = model.default_recipe() if hasattr(model, "default_recipe") else {}
+    default_recipe = getattr(model, "default_recipe", None)
+    base = default_recipe() if callable(default_recipe) else {}
     recipe = {"optimizer": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
               "weight_decay": 0.0, "momentum": 0.0, "milestones": [], "gamma": 0.1,
               "epochs": 10, "batch_size": 128, "clip_grad": None, **base}

@@ -213,14 +213,22 @@ def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
-def _tensorboard(out: Path | None) -> Any:
+def _output_paths(out: str | os.PathLike[str] | None) -> tuple[Path | None, Path | None, Path | None]:
+    """(folder, checkpoint, metrics) for ``out``: a folder, or a checkpoint file path ending in .pt."""
     if out is None:
-        return None
+        return None, None, None
+    path = Path(out)
+    if path.suffix == ".pt":
+        return path.parent, path, path.with_suffix(".metrics.jsonl")
+    return path, path / CHECKPOINT_NAME, path / METRICS_NAME
+
+
+def _tensorboard(log_dir: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional
         return None
-    return SummaryWriter(log_dir=str(out / "tensorboard"))
+    return SummaryWriter(log_dir=str(log_dir))
 
 
 def train(
@@ -260,7 +268,9 @@ def train(
         subset / test_subset: train / evaluate on a seeded random subset of that many images.
         out: folder for ``checkpoint.pt`` (every epoch end and on interruption), ``metrics.jsonl``
             (one JSON line per epoch: ``train_<term>``, ``test_<term>``, ``lr``, ``images_per_second``)
-            and TensorBoard scalars (when tensorboard is installed). None writes nothing.
+            and TensorBoard scalars in ``tensorboard/`` (when tensorboard is installed). A path
+            ending in ``.pt`` is the checkpoint itself, with ``<name>.metrics.jsonl`` and
+            ``<name>.tensorboard/`` beside it. None writes nothing.
         resume: continue from ``out/checkpoint.pt`` if it exists (model, optimizer, scheduler,
             scaler, RNG, epoch and step); start afresh otherwise.
         progress: show a tqdm progress bar (rank 0 only).
@@ -314,8 +324,7 @@ def _train(
     if images.shape[0] == 0:
         raise InfoprobeError("The training data are empty.")
 
-    out_dir = Path(out) if out is not None else None
-    ckpt_path = out_dir / CHECKPOINT_NAME if out_dir is not None else None
+    out_dir, ckpt_path, metrics_path = _output_paths(out)
     model.to(device).train()
     torch.manual_seed(seed + dist_info.rank)
     opt = _make_optimizer(model.parameters(), recipe)
@@ -342,9 +351,9 @@ def _train(
         partial = dict(ckpt.state["partial"])
         history = list(ckpt.metrics.get("history", []))
         _set_rng_state(ckpt.state["rng"][min(dist_info.rank, len(ckpt.state["rng"]) - 1)], device)
-    elif dist_info.main and out_dir is not None:
+    elif dist_info.main and out_dir is not None and metrics_path is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / METRICS_NAME).write_text("")
+        metrics_path.write_text("")
 
     step_module: nn.Module = _LossModule(model)
     if dist_info.world > 1:
@@ -353,7 +362,9 @@ def _train(
         step_module = DistributedDataParallel(
             step_module, device_ids=[device.index] if device.type == "cuda" else None
         )
-    writer = _tensorboard(out_dir) if dist_info.main else None
+    writer = None
+    if dist_info.main and metrics_path is not None:
+        writer = _tensorboard(metrics_path.with_name(metrics_path.name.replace("metrics.jsonl", "tensorboard")))
     bs, world, n = recipe["batch_size"], dist_info.world, images.shape[0]
     n_batches = math.ceil(n / bs)
     position = {"epoch": start_epoch, "step": start_step}
@@ -458,8 +469,8 @@ def _train(
             history.append(row)
             position.update(epoch=epoch + 1, step=0)
             partial = {}
-            if dist_info.main and out_dir is not None:
-                with (out_dir / METRICS_NAME).open("a") as fh:
+            if dist_info.main and metrics_path is not None:
+                with metrics_path.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
                 if writer is not None:
                     for key, value in row.items():

@@ -102,6 +102,14 @@ def test_training_lowers_loss_and_writes_metrics_and_checkpoint(name, digits, di
     torch.testing.assert_close(again.reconstruct(x), model.reconstruct(x), atol=0, rtol=0)
 
 
+def test_out_may_name_the_checkpoint_file(digits, tmp_path) -> None:
+    model = models.build("classical-ae", dataset="digits")
+    train(model, digits, epochs=1, out=tmp_path / "ae.pt", progress=False)
+    assert load(tmp_path / "ae.pt").training["epochs_done"] == 1
+    assert len((tmp_path / "ae.metrics.jsonl").read_text().splitlines()) == 1
+    assert not (tmp_path / "ae.pt").is_dir()
+
+
 def test_recipe_defaults_and_overrides(digits) -> None:
     model = models.build("inn-ae", dataset="digits")
     result = train(model, digits, epochs=1, lr=5e-4, progress=False, recipe={"milestones": [1]})

@@ -8,6 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: install demo test test-fast bench lint clean
 
@@ -16,8 +17,13 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23.2"
-	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[test,dev]"
+	@# torch first, never a CUDA build on a machine without CUDA: a local wheel if pip's
+	@# find-links has one, else the CPU index when there is no GPU, else the default index.
+	$(PY) -m pip install --quiet --no-index --no-deps "torch==2.13.0" 2>/dev/null \
+	  || { command -v nvidia-smi >/dev/null 2>&1 \
+	       && $(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0" \
+	       || $(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0" --index-url $(TORCH_CPU_INDEX); }
+	$(PY) -m pip install --quiet -c constraints.txt "torch==2.13.0" -e ".[test,dev]"
 	$(PY) -c "import torch, FrEIA, infoprobe, models; print('installed torch', torch.__version__, 'infoprobe', infoprobe.__version__)"
 	touch $(STAMP)
 

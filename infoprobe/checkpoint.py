@@ -127,7 +127,7 @@ def save(
         "metrics": dict(metrics or {}),
         "state": dict(state) if state is not None else None,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": {"infoprobe": __version__, "torch": torch.__version__},
+        "versions": {"infoprobe": __version__, "torch": str(torch.__version__)},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -151,6 +151,13 @@ def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cp
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        # weights_only refuses imports ("Unsupported global ..."): code would have to run.
+        # Anything else (a bad opcode, garbage bytes) is a damaged file.
+        if "unsupported global" not in str(exc).lower():
+            raise InfoprobeError(
+                f"Cannot read checkpoint {path}: the file is truncated or corrupt ({exc}); "
+                "re-save or re-download it."
+            ) from exc
         raise InfoprobeError(
             f"Refusing to open {path}: it contains objects that only arbitrary code could rebuild "
             "(e.g. a pickled nn.Module or a malicious payload), and infoprobe loads checkpoints with "

@@ -303,7 +303,7 @@ def _load_cifar10(root: Path, split: str, download: bool) -> ImageData:
                 raise _missing("CIFAR-10", [batches_dir], name)
             with open(path, "rb") as fh:
                 # The official batches are pickles; only read files the user put there.
-                batch = pickle.load(fh, encoding="bytes")  # noqa: S301
+                batch = pickle.load(fh, encoding="bytes")
             xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
         chw, y = np.concatenate(xs), np.concatenate(ys)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from infoprobe import __version__, checkpoint
+from infoprobe.cli import main
+from tests._tiny_model import tiny_model
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="0"):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="0"):
+        main(["--help"])
+    assert "inspect" in capsys.readouterr().out
+
+
+def test_inspect_prints_what_a_checkpoint_holds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = checkpoint.save(tmp_path / "m.pt", tiny_model(), dataset={"name": "digits", "split": "train"},
+                           training={"epochs": 2}, metrics={"test_loss": 0.5})
+    assert main(["inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "test-tiny-ae" in out and "test_loss" in out and "bottleneck" in out
+    assert main(["inspect", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["format_version"] == 1 and summary["metrics"]["test_loss"] == 0.5
+    assert summary["n_parameters"] == sum(p.numel() for p in tiny_model().parameters())
+
+
+def test_user_errors_are_one_line_and_status_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("infoprobe: error:") and err.count("\n") == 1 and "Traceback" not in err
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["inspect", str(bad)]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["no-such-command"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="does not exist"):
+        main(["--debug", "inspect", str(tmp_path / "missing.pt")])
+
+
+def test_console_entry_point_in_a_subprocess(tmp_path: Path) -> None:
+    torch.save({"w": torch.zeros(2)}, tmp_path / "sd.pt")
+    ok = subprocess.run([sys.executable, "-m", "infoprobe", "inspect", str(tmp_path / "sd.pt")],
+                        capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and "bare state_dict" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "infoprobe", "inspect", str(tmp_path / "x.pt")],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "does not exist" in bad.stderr
+
+
+def test_import_is_light() -> None:
+    code = "import sys, infoprobe; print(any(m in sys.modules for m in ('umap', 'matplotlib', 'sklearn')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -20,12 +20,7 @@ def _digits(n: int = 128) -> torch.Tensor:
 
 
 def _save_load(model: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """Checkpoint round trip; skipped while infoprobe.checkpoint stores torch.__version__ as a
-    TorchVersion object, which weights_only loading rejects (fixed on the zoo branch)."""
-    import inspect
-
-    if "str(torch.__version__)" not in inspect.getsource(checkpoint.save):
-        pytest.skip("infoprobe.checkpoint.save stores a TorchVersion (fixed on branch zoo)")
+    """Checkpoint round trip through infoprobe.checkpoint (file, registry, weights)."""
     return checkpoint.build_model(checkpoint.load(checkpoint.save(path, model)))
 
 

@@ -22,7 +22,10 @@ Operations (paper §3.3, Fig. 3): :meth:`SelfVAE.generate`, :meth:`~SelfVAE.cond
 :meth:`~SelfVAE.conditional_reconstruction`, :meth:`~SelfVAE.reconstruction_1`,
 :meth:`~SelfVAE.reconstruction_2`, and :meth:`~SelfVAE.bpd` (importance-sampled, 512 samples in
 the paper). For K > 1 the conditional modes are given the ground-truth coarsest y_1; the
-intermediate y_k are decoded.
+intermediate y_k are decoded. Conditional generation samples z ~ p(z | y, u) and conditional
+reconstruction infers z ~ q(z | x): this follows §3.3's "sampled or inferred z" and appendix A.6
+(conditional generation "alike to reconstruction 1"); the two displayed formulas in §3.3 appear
+in the opposite order.
 """
 
 from __future__ import annotations

@@ -199,6 +199,10 @@ def _resolve_preset(
             f"Preset {preset!r} fixes every option, got extra options {sorted(options)}; drop them or the preset"
         )
     preset_method, preset_opts = preset_options(preset, quantity)
+    if method not in ("knn", preset_method):  # "knn" is the signature default: not a choice
+        raise InfoprobeError(
+            f"Preset {preset!r} uses method {preset_method!r}, got method={method!r}; drop method= or the preset"
+        )
     return preset_method, preset_opts, f"{preset_method}[{preset}]"
 
 

@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="PIE epochs (default: recipe, or 3 with --quick)")
     p.add_argument("--baseline-epochs", type=int, default=None, help="VAE/WAE epochs (default: recipe, or 3 with --quick)")
     p.add_argument("--subset", type=int, default=None, help="training images (default: all, or 10000 with --quick)")
+    p.add_argument("--test-subset", type=int, default=None,
+                   help="test images the trainer evaluates each epoch (default: all, 2000 with --quick)")
     p.add_argument("--umap-points", type=int, default=None, help="test codes embedded (default 10000, 2000 with --quick)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.baseline_epochs = 3 if args.baseline_epochs is None else args.baseline_epochs
         args.subset = 10_000 if args.subset is None else args.subset
         args.umap_points = 2_000 if args.umap_points is None else args.umap_points
+        args.test_subset = 2_000 if args.test_subset is None else args.test_subset
     args.umap_points = 10_000 if args.umap_points is None else args.umap_points
     return args
 
@@ -92,7 +95,7 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *,
     start = time.perf_counter()
     print(f"[pie_manifold] training {tag} ({name}) ...", flush=True)
     train(model, train_data, test_data=test_data, epochs=epochs, device=args.device,
-          seed=args.seed, subset=args.subset, out=out)
+          seed=args.seed, subset=args.subset, test_subset=args.test_subset, out=out, progress=False)
     model.eval()
     return model, time.perf_counter() - start
 
@@ -253,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tuple[str, float]]) -> None:
     scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: "
              f"{args.epochs or 'recipe default'}; VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; "
+             f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
              f"device: {args.device}; seed {args.seed}; UMAP on {args.umap_points} test codes; "
              f"sharpness over {N_SHARPNESS:,} images per row")
     report["scale"] = scale

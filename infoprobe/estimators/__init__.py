@@ -1,0 +1,30 @@
+"""Estimators of entropy, KL divergence and mutual information from samples.
+
+Pure: arrays or tensors in, `Estimate` out. One module per family (`histogram`, `binned`,
+`gaussian`, `knn`, `kde`, `renyi`), the method table in `registry`, named presets in
+`presets`, streaming accumulators in `streaming`.
+"""
+
+from __future__ import annotations
+
+from infoprobe.estimators._base import Estimate
+from infoprobe.estimators.registry import (
+    Method,
+    available,
+    entropy,
+    kl_divergence,
+    mutual_information,
+)
+from infoprobe.estimators.streaming import RunningHistogram, RunningMoments, histogram_estimate
+
+__all__ = [
+    "Estimate",
+    "Method",
+    "RunningHistogram",
+    "RunningMoments",
+    "available",
+    "entropy",
+    "histogram_estimate",
+    "kl_divergence",
+    "mutual_information",
+]

@@ -1,0 +1,213 @@
+"""k-nearest-neighbour estimators: entropy, KL divergence and mutual information.
+
+- Entropy: Kozachenko & Leonenko (1987), in the form of Kraskov, Stögbauer & Grassberger
+  (2004, eq. 20) with Euclidean distances: H = ψ(n) − ψ(k) + log V_d + (d/n) Σ log ε_i, where
+  ε_i is the distance from x_i to its k-th neighbour and V_d the volume of the unit d-ball.
+- KL divergence: Wang, Kulkarni & Verdú (2009, eq. 5), valid for n ≠ m:
+  D(p‖q) = (d/n) Σ log(ν_k(i)/ρ_k(i)) + log(m/(n − 1)), ρ_k(i) the k-th neighbour distance of
+  x_i among the other p-samples, ν_k(i) among the q-samples.
+- Mutual information: Kraskov, Stögbauer & Grassberger (2004), estimator 1 (eq. 8) with the
+  max-norm: I = ψ(k) + ψ(N) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩.
+
+Distances are computed brute force in row blocks (``torch.cdist``/``addmm`` + ``topk``) on the
+data's device — cache-sized blocks on CPU, at most ``MAX_CHUNK_BYTES`` per block anywhere (see
+`_base.rows_per_chunk`) — with no Python loop over samples. Euclidean candidates are ranked in float64 and their distances then recomputed
+exactly from coordinate differences, so exact duplicates give exactly zero.
+
+Duplicates: when a point has k or more exact duplicates its k-th distance is zero and the log
+is −∞. Then seeded Gaussian jitter of standard deviation ``JITTER`` × (the data's RMS feature
+scale) is added to every point and the distances recomputed; the Estimate carries a warning,
+because the value then reflects the jitter scale (the data have a discrete part whose
+differential entropy is −∞).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from infoprobe.errors import InfoprobeError
+from infoprobe.estimators._base import rows_per_chunk
+
+__all__ = ["JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_mi"]
+
+JITTER = 1e-10
+
+
+def _check_k(k: int, n: int, what: str) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InfoprobeError(f"Expected a positive integer k, got {k!r}; pass e.g. k=3")
+    if n < k + 1:
+        raise InfoprobeError(f"Expected at least k+1 = {k + 1} samples in {what}, got {n}; pass more samples or lower k")
+
+
+def _candidates(
+    q: torch.Tensor, r: torch.Tensor, start: int, count: int, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and squared distances (as computed, in q's dtype) of the ``count`` nearest rows."""
+    q_sq, r_sq = (q * q).sum(1), (r * r).sum(1)
+    d2 = torch.addmm(r_sq[None, :], q, r.T, alpha=-2.0).add_(q_sq[:, None])
+    if exclude_self:
+        own = torch.arange(q.shape[0], device=q.device)
+        d2[own, own + start] = math.inf
+    values, index = d2.topk(count, dim=1, largest=False)
+    return index, values
+
+
+def knn_distances(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_self: bool) -> torch.Tensor:
+    """Euclidean distance (float64) from each query row to its k-th nearest row of ``ref``.
+
+    With ``exclude_self`` the query is ``ref`` itself and each point's own row is skipped.
+    Candidates are found in float32 (k + 4 of them) and their distances recomputed exactly in
+    float64. A row is accepted only if a rigorous bound on the float32 rounding error,
+    (d + 8)·2⁻²³·(‖q‖² + max‖r‖²), proves that no non-candidate can be nearer than the k-th
+    exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
+    from float64 coordinate differences. The result is the float64 k-th neighbour distance.
+    """
+    r64 = ref.to(torch.float64)
+    q64 = r64 if query is ref else query.to(torch.float64)
+    centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
+    r32 = (r64 - centre).float()
+    n_ref, d = r64.shape
+    count = min(k + 4, n_ref - int(exclude_self))
+    bound_factor = (d + 8) * 2.0**-23
+    r_sq_max = float(r32.double().pow(2).sum(1).max())
+    # with many features the block product is compute-bound and larger blocks pay off
+    min_rows = 256 if d > 64 else 1
+    rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=r64.device, min_rows=min_rows),
+               rows_per_chunk(count * d, bytes_per_entry=8, device=r64.device, min_rows=min_rows))
+    out = []
+    for start in range(0, q64.shape[0], rows):
+        qc = q64[start : start + rows]
+        qc32 = (qc - centre).float()
+        index, approx = _candidates(qc32, r32, start, count, exclude_self)
+        kth = (r64[index] - qc[:, None, :]).pow_(2).sum(-1).sort(1).values[:, k - 1]
+        if count < n_ref - int(exclude_self):
+            error = bound_factor * (qc32.double().pow(2).sum(1) + r_sq_max)
+            unsure = approx[:, -1].double() - error < kth
+            if bool(unsure.any()):
+                rows_unsure = torch.nonzero(unsure).flatten()
+                own = start + rows_unsure if exclude_self else None
+                redo_index = _nearest_float64(qc[rows_unsure], r64, own, k)
+                redo = (r64[redo_index] - qc[rows_unsure, None, :]).pow_(2).sum(-1).max(1).values
+                kth = kth.clone()
+                kth[rows_unsure] = redo
+        out.append(kth.sqrt())
+    return torch.cat(out)
+
+
+def _nearest_float64(q: torch.Tensor, r: torch.Tensor, own: torch.Tensor | None, k: int) -> torch.Tensor:
+    """Indices of the k nearest rows of ``r`` to each row of ``q``, skipping own[i], from
+    float64 coordinate differences (no ‖q‖² + ‖r‖² − 2q·r cancellation)."""
+    d2 = torch.cdist(q, r, compute_mode="donot_use_mm_for_euclid_dist")
+    if own is not None:
+        d2[torch.arange(q.shape[0], device=q.device), own] = math.inf
+    return d2.topk(k, dim=1, largest=False).indices
+
+
+def _jitter(samples: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
+    """Copies of ``samples`` plus seeded N(0, (JITTER·scale)²) noise, one common scale."""
+    variances = torch.cat([s.to(torch.float64).var(0).nan_to_num(0.0) for s in samples])
+    rms = float(variances.mean().sqrt())
+    scale = rms if rms > 0 else 1.0
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for s in samples:
+        noise = torch.randn(s.shape, generator=generator, dtype=torch.float64).to(s.device)
+        out.append(s.to(torch.float64) + JITTER * scale * noise)
+    return out
+
+
+def _dedup(
+    samples: list[torch.Tensor],
+    compute: Callable[..., torch.Tensor],
+    seed: int,
+    what: str,
+    check: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+) -> tuple[torch.Tensor, list[str]]:
+    """Run ``compute(*samples)``; if ``check`` of it has zero distances, rerun on jittered samples."""
+    distances = compute(*samples)
+    zeros = int((check(distances) == 0).sum())
+    if zeros == 0:
+        return distances, []
+    distances = compute(*_jitter(samples, seed))
+    message = (
+        f"{zeros} points have k or more exact duplicates in {what} (zero kNN distance); added seeded "
+        f"Gaussian jitter of {JITTER:g} x the data scale, so the value reflects the jitter: "
+        "the data are partly discrete and their differential entropy is -inf"
+    )
+    return distances, [message]
+
+
+def _dimension_warning(n: int, d: int) -> list[str]:
+    if n < 100 * d:
+        return [f"only {n} samples for {d} dimensions: kNN estimates are strongly biased when n is small for d"]
+    return []
+
+
+def knn_entropy(x: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+    """Kozachenko–Leonenko differential entropy (nats), Euclidean k-th neighbour distances."""
+    n, d = x.shape
+    _check_k(k, n, "x")
+    eps, warnings = _dedup([x], lambda a: knn_distances(a, a, k, exclude_self=True), seed, "x")
+    log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    value = (
+        float(torch.special.digamma(torch.tensor(float(n), dtype=torch.float64)))
+        - float(torch.special.digamma(torch.tensor(float(k), dtype=torch.float64)))
+        + log_unit_ball
+        + d * float(torch.log(eps).mean())
+    )
+    return value, warnings + _dimension_warning(n, d)
+
+
+def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+    """Wang–Kulkarni–Verdú kNN estimate of KL(p ‖ q) in nats; n ≠ m allowed."""
+    n, d = p.shape
+    m = q.shape[0]
+    _check_k(k, n, "p")
+    if m < k:
+        raise InfoprobeError(f"Expected at least k = {k} samples in q, got {m}; pass more samples or lower k")
+
+    def both(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.stack([knn_distances(a, a, k, exclude_self=True), knn_distances(a, b, k, exclude_self=False)])
+
+    distances, warnings = _dedup([p, q], both, seed, "p or q")
+    rho, nu = distances[0], distances[1]
+    value = d * float((torch.log(nu) - torch.log(rho)).mean()) + math.log(m / (n - 1))
+    return value, warnings + _dimension_warning(min(n, m), d)
+
+
+def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """(3, n): joint k-th neighbour max-norm distance ε, n_x and n_y (strictly inside ε)."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    n = x.shape[0]
+    rows = rows_per_chunk(n, bytes_per_entry=8, device=x.device)
+    out = []
+    for start in range(0, n, rows):
+        dx = torch.cdist(x[start : start + rows], x, p=math.inf)
+        dy = torch.cdist(y[start : start + rows], y, p=math.inf)
+        joint = torch.maximum(dx, dy)
+        own = torch.arange(joint.shape[0], device=x.device)
+        joint[own, own + start] = math.inf
+        eps = joint.topk(k, dim=1, largest=False).values[:, -1]
+        # int32 sums of the comparison masks are about twice as fast as the default int64 ones
+        nx = dx.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
+        ny = dy.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
+        out.append(torch.stack([eps, nx.to(torch.float64), ny.to(torch.float64)]))
+    return torch.cat(out, 1)
+
+
+def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+    """Kraskov–Stögbauer–Grassberger mutual information I(X;Y) (estimator 1, max-norm), nats."""
+    n = x.shape[0]
+    _check_k(k, n, "x")
+    counts, warnings = _dedup([x, y], lambda a, b: _ksg_counts(a, b, k), seed, "(x, y)", check=lambda t: t[0])
+    digamma = torch.special.digamma
+    value = (
+        float(digamma(torch.tensor(float(k), dtype=torch.float64)))
+        + float(digamma(torch.tensor(float(n), dtype=torch.float64)))
+        - float((digamma(counts[1] + 1) + digamma(counts[2] + 1)).mean())
+    )
+    return value, warnings + _dimension_warning(n, x.shape[1] + y.shape[1])

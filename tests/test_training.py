@@ -218,7 +218,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_ddp_with_two_processes_matches_one_process(tmp_path) -> None:
     """``torchrun --nproc_per_node 2 -m infoprobe train`` (gloo, CPU) ends with the parameters of the
-    one-process run on the same global batches. Tolerance: 2e-5 absolute on every parameter after
+    one-process run on the same global batches. Tolerance: 1e-6 absolute on every parameter after
     14 Adam steps; the runs differ only by float32 rounding of the gradient average across ranks."""
     # 270 images: 7 global batches of 40 per epoch, the last of 30 (15 per rank)
     common = ["train", "inn-ae", "--dataset", "digits", "--subset", "270", "--batch-size", "40",
@@ -233,7 +233,7 @@ def test_ddp_with_two_processes_matches_one_process(tmp_path) -> None:
 
     one, two = load(tmp_path / "one" / "checkpoint.pt"), load(tmp_path / "two" / "checkpoint.pt")
     assert (one.training["world_size"], two.training["world_size"]) == (1, 2)
-    _assert_same(two.state_dict, one.state_dict, atol=2e-5)
+    _assert_same(two.state_dict, one.state_dict, atol=1e-6)  # measured: 3e-8
     torch.manual_seed(3)
     init = models.build("inn-ae", dataset="digits").state_dict()
     moved = max((v - init[k]).abs().max().item() for k, v in one.state_dict.items())

@@ -20,6 +20,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     "inspect": "infoprobe.commands.inspect",
+    "train": "infoprobe.commands.train",
     "analyze": "infoprobe.commands.analyze",
     "compare": "infoprobe.commands.compare",
     "embed": "infoprobe.commands.embed",

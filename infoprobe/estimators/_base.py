@@ -16,13 +16,21 @@ import torch
 from infoprobe.errors import InfoprobeError
 
 __all__ = [
+    "CPU_CHUNK_BYTES",
+    "MAX_CHUNK_BYTES",
     "Estimate",
     "as_labels",
     "as_samples",
     "is_labels",
     "log_base",
     "resolve_device",
+    "rows_per_chunk",
 ]
+
+# Pairwise-distance blocks: on CPU small blocks that stay in cache are about twice as fast as
+# big ones; on a GPU big blocks are faster. MAX_CHUNK_BYTES bounds the memory either way.
+CPU_CHUNK_BYTES = 4 * 2**20
+MAX_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,15 @@ def resolve_device(x: Any, device: str | torch.device | None) -> torch.device:
     if isinstance(x, torch.Tensor):
         return x.device
     return torch.device("cpu")
+
+
+def rows_per_chunk(n_cols: int, *, bytes_per_entry: int, device: torch.device, min_rows: int = 1) -> int:
+    """Rows of a (rows × n_cols) distance block: cache-sized on CPU (but at least ``min_rows``),
+    as large as MAX_CHUNK_BYTES allows elsewhere; never above MAX_CHUNK_BYTES."""
+    per_row = bytes_per_entry * max(1, n_cols)
+    budget = CPU_CHUNK_BYTES if device.type == "cpu" else MAX_CHUNK_BYTES
+    rows = max(min_rows, min(budget, MAX_CHUNK_BYTES) // per_row)
+    return max(1, min(rows, MAX_CHUNK_BYTES // per_row))
 
 
 def _to_tensor(x: Any, name: str) -> torch.Tensor:

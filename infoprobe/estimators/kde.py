@@ -14,10 +14,9 @@ import math
 import torch
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators._base import rows_per_chunk
 
 __all__ = ["kde_entropy", "kde_mi", "pairwise_term"]
-
-MAX_CHUNK_BYTES = 256 * 2**20
 
 
 def pairwise_term(x: torch.Tensor, *, noise_var: float) -> float:
@@ -28,7 +27,7 @@ def pairwise_term(x: torch.Tensor, *, noise_var: float) -> float:
     x = x - x.mean(0)
     n = x.shape[0]
     sq = (x * x).sum(1)
-    rows = max(1, MAX_CHUNK_BYTES // (8 * n))
+    rows = rows_per_chunk(n, bytes_per_entry=8, device=x.device)
     total = 0.0
     for start in range(0, n, rows):
         xc = x[start : start + rows]

@@ -46,7 +46,8 @@ def histogram_estimate(
 class RunningHistogram:
     """Counts of pooled values on fixed uniform edges; ``compute()`` gives the histogram entropy.
 
-    ``range=(low, high)`` and ``bins`` fix the edges (numpy's rule); values outside the range
+    ``range=(low, high)`` and ``bins`` fix the edges (numpy's rule, in the precision of the
+    first batch, as the batch `histogram_entropy` does); values outside the range
     are dropped and counted in ``outside``. Counts live on ``device`` (default: the first
     batch's device).
     """
@@ -71,7 +72,7 @@ class RunningHistogram:
 
     def update(self, batch: Any) -> None:
         """Add the values of one batch (n, *features)."""
-        x = as_samples(batch, name="batch", device=self.device, min_samples=1).to(torch.float64)
+        x = as_samples(batch, name="batch", device=self.device, min_samples=1)
         if self.edges is None:
             self.edges = bin_edges(x, bins=self.bins, range=self.range)
             self.counts = torch.zeros(self.bins, dtype=torch.float64, device=x.device)

@@ -175,3 +175,13 @@ def test_mi_ci_pairs_samples() -> None:
     est = mutual_information(x, y, ci=0.9, n_boot=20)
     assert est.ci is not None and est.ci[0] < est.value < est.ci[1]
     assert est.ci[0] > 0.5  # pairs kept together: MI does not collapse to 0
+
+
+def test_ledoit_wolf_shrinkage_matches_scikit_learn() -> None:
+    from sklearn.covariance import ledoit_wolf
+
+    x = sample(40, 30, 13) @ torch.diag(torch.linspace(0.5, 2.0, 30, dtype=torch.float64))
+    shrunk, _ = ledoit_wolf(x.numpy())
+    truth = 0.5 * 30 * math.log(2 * math.pi * math.e) + 0.5 * np.linalg.slogdet(shrunk)[1]
+    est = infoprobe.entropy(x, method="gaussian", shrinkage="ledoit-wolf")
+    assert est.value == pytest.approx(truth, abs=1e-9)

@@ -23,7 +23,7 @@ def test_running_histogram_equals_batch_histogram() -> None:
     for batch in x.split(128):
         running.update(batch)
     streamed = running.compute()
-    once = entropy(x.double(), method="histogram", bins=50)
+    once = entropy(x, method="histogram", bins=50)
     assert streamed.value == pytest.approx(once.value, abs=1e-12)
     assert streamed.n == 1000 and streamed.d == 12 and running.outside == 0
 
@@ -58,11 +58,13 @@ def test_streaming_errors() -> None:
 
 
 def test_chunked_knn_equals_unchunked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from infoprobe.estimators import knn
+    from infoprobe.estimators import _base
 
     x = torch.randn(300, 5, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     full = knn_distances(x, x, 3, exclude_self=True)
-    monkeypatch.setattr(knn, "MAX_CHUNK_BYTES", 8 * 300 * 7)  # 7 rows per chunk
+    monkeypatch.setattr(_base, "CPU_CHUNK_BYTES", 4 * 300 * 7)  # 7 rows per block
+    assert torch.equal(knn_distances(x, x, 3, exclude_self=True), full)
+    monkeypatch.setattr(_base, "CPU_CHUNK_BYTES", 2**30)  # one block (capped by MAX_CHUNK_BYTES)
     assert torch.equal(knn_distances(x, x, 3, exclude_self=True), full)
     reference = torch.cdist(x, x).fill_diagonal_(float("inf")).topk(3, largest=False).values[:, -1]
     assert torch.allclose(full, reference, rtol=1e-12)
@@ -109,6 +111,8 @@ def test_unknown_method_preset_option_and_base() -> None:
         entropy(x, bins=10)
     with pytest.raises(InfoprobeError, match="Preset 'callahan2021' fixes every option"):
         entropy(x, preset="callahan2021", bins=10)
+    with pytest.raises(InfoprobeError, match="Preset 'callahan2021' uses method 'histogram', got method='kde'"):
+        entropy(x, preset="callahan2021", method="kde")
     with pytest.raises(InfoprobeError, match="Expected base 'e' \\(nats\\) or 2 \\(bits\\), got 10"):
         entropy(x, base=10)
     with pytest.raises(InfoprobeError, match="Preset 'callahan2021' defines no mutual_information"):
@@ -128,7 +132,7 @@ def test_singular_covariance_and_bad_options() -> None:
     with pytest.raises(InfoprobeError, match="confidence level 0 < ci < 1"):
         entropy(x, ci=95)
     with pytest.raises(InfoprobeError, match="class y=1 \\(2 samples\\)"):
-        mutual_information(x, np.array([0] * 48 + [1] * 2), k=3)
+        mutual_information(x, np.array([0] * 48 + [1] * 2), method="gaussian")
     with pytest.raises(InfoprobeError, match="numeric array or tensor for x, got dtype <U3"):
         entropy(np.array(["abc", "def"]))
     with pytest.raises(InfoprobeError, match="numpy array or torch tensor for x, got object"):

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -237,6 +238,7 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         rec = recorded(cfg["budget"])
         result["seconds"] = time.perf_counter() - start
+        result["peak_rss_mb_before_reading"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         total = 0.0
         for label in [infoprobe.recording.INPUT_LABEL, *rec.labels]:
             total += float(rec[label].double().sum()) if rec[label].numel() < 2**20 else float(rec[label].sum())
@@ -247,6 +249,7 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
             "read_all_layers_checksum": total, "read_seconds": time.perf_counter() - start - result["seconds"],
         })
         rec.close()
+    result["self_reported_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 

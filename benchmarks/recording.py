@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -237,6 +238,7 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
         rec = recorded(cfg["budget"])
         result["seconds"] = time.perf_counter() - start
+        result["peak_rss_mb_before_reading"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         total = 0.0
         for label in [infoprobe.recording.INPUT_LABEL, *rec.labels]:
             total += float(rec[label].double().sum()) if rec[label].numel() < 2**20 else float(rec[label].sum())
@@ -247,14 +249,19 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
             "read_all_layers_checksum": total, "read_seconds": time.perf_counter() - start - result["seconds"],
         })
         rec.close()
+    result["self_reported_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def _spawn(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Run one configuration in a fresh interpreter; add its own peak RSS (from wait4)."""
+def _start(cfg: dict[str, Any]) -> subprocess.Popen[str]:
     env = dict(os.environ, OMP_NUM_THREADS=str(cfg["threads"]), MKL_NUM_THREADS=str(cfg["threads"]))
-    proc = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(cfg)],
+    return subprocess.Popen([sys.executable, __file__, "--child", json.dumps(cfg)],
                             stdout=subprocess.PIPE, env=env, text=True)
+
+
+def _spawn(cfg: dict[str, Any], proc: subprocess.Popen[str] | None = None) -> dict[str, Any]:
+    """Run one configuration in a fresh interpreter; add its own peak RSS (from wait4)."""
+    proc = _start(cfg) if proc is None else proc
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -274,6 +281,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1, help="torch threads in each child")
     parser.add_argument("--models", nargs="+", default=["classical-ae", "inn-ae"])
+    parser.add_argument("--time-samples", type=int, default=None,
+                        help="images for the timing runs (default: --samples)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run all configurations of a model at once (peak RSS is per child and "
+                             "unaffected; times then include the load of the siblings)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -288,14 +300,15 @@ def main() -> int:
     for name in args.models:
         configs = [
             {**base, "model": name, "mode": "time", "repeats": repeats, "budget": "512MB",
-             "naive": name == "classical-ae"},
+             "naive": name == "classical-ae", "samples": args.time_samples or samples},
             {**base, "model": name, "mode": "plain"},
             {**base, "model": name, "mode": "recorded", "budget": "512MB"},
             {**base, "model": name, "mode": "recorded", "budget": "256MB"},
         ]
-        for cfg in configs:
+        procs = [_start(cfg) if args.parallel else None for cfg in configs]
+        for cfg, proc in zip(configs, procs, strict=True):
             print(f"running {cfg}", file=sys.stderr, flush=True)
-            runs.append(_spawn(cfg))
+            runs.append(_spawn(cfg, proc))
             print(f"  -> {json.dumps({k: v for k, v in runs[-1].items() if k not in ('config', 'labels')})[:400]}",
                   file=sys.stderr, flush=True)
 
@@ -320,8 +333,10 @@ def main() -> int:
         "description": "plain reconstruction pass vs recorded pass (every layer, forward + inverse, float32) "
                        "over MNIST test images; medians of interleaved repeats; peak RSS per fresh subprocess",
         "goals": {"time_ratio_max": 1.3, "inn_peak_rss_mb_512MB_max": 1536, "inn_peak_rss_mb_256MB_max": 1024},
-        "settings": {"samples": samples, "repeats": repeats, "batch_size": args.batch_size,
-                     "threads_per_child": args.threads, "quick": args.quick},
+        "settings": {"samples": samples, "time_samples": args.time_samples or samples,
+                     "repeats": repeats, "batch_size": args.batch_size,
+                     "threads_per_child": args.threads, "quick": args.quick,
+                     "parallel": args.parallel},
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "load_average_at_end": os.getloadavg()},

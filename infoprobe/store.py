@@ -24,6 +24,7 @@ memory map when it is on disk, or the concatenation of both when it was split.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import re
 import shutil
@@ -54,6 +55,9 @@ _UNITS = {
 }
 
 _STORABLE = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+
+# CPU arrays at least this large get an anonymous memory map of their own (see _allocate).
+_OWN_MAPPING_BYTES = 2**20
 
 # Fixed size of the .npy header we write, so that it can be rewritten in place as rows arrive.
 _NPY_HEADER_BYTES = 256
@@ -89,6 +93,19 @@ def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
         raise InfoprobeError(f"Cannot spill an array of shape {shape} (header too long)")
     body = (text + " " * (room - len(text) - 1) + "\n").encode("latin1")
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", room) + body
+
+
+def _allocate(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """An uninitialised tensor; large CPU ones in their own anonymous memory map.
+
+    The process' heap keeps freed blocks resident when they are fragmented by the model's own
+    temporaries; a mapping of its own is returned to the system as soon as the tensor dies, and
+    its pages only become resident when written.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    if device.type != "cpu" or nbytes < _OWN_MAPPING_BYTES:
+        return torch.empty(shape, dtype=dtype, device=device)
+    return torch.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).view(shape)
 
 
 def _remove_folder(path: str) -> None:
@@ -184,7 +201,9 @@ class LayerBuffer:
         disk = self._disk_part()
         if self._mem_rows == 0:
             return disk
-        return torch.cat([memory, disk.to(memory.device)])
+        with torch.inference_mode(False):
+            both = _allocate((self.n_rows, *self.feature_shape), memory.dtype, memory.device)
+            return torch.cat([memory, disk.to(memory.device)], out=both)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -204,7 +223,7 @@ class LayerBuffer:
             return False
         # Normal (not inference-mode) tensors, so that what we return is usable everywhere.
         with torch.inference_mode(False):
-            chunk = torch.empty((rows, *self.feature_shape), dtype=store.dtype, device=store.device)
+            chunk = _allocate((rows, *self.feature_shape), store.dtype, store.device)
         self._chunks.append(chunk)
         store._reserved += rows * self._row_bytes
         self._fill, self._free = 0, rows
@@ -217,8 +236,11 @@ class LayerBuffer:
                                    device=self._store.device)
         if len(self._chunks) > 1:
             # Merge once into an exactly sized array; reading again is then free.
+            parts = [*self._chunks[:-1], self._chunks[-1][:self._fill]]
             with torch.inference_mode(False):
-                merged = torch.cat([*self._chunks[:-1], self._chunks[-1][:self._fill]])
+                merged = _allocate((self._mem_rows, *self.feature_shape), self._store.dtype,
+                                   self._store.device)
+                torch.cat(parts, out=merged)
             self._store._reserved += merged.shape[0] * self._row_bytes - self.memory_bytes
             self._chunks = [merged]
             self._fill, self._free = merged.shape[0], 0

@@ -9,8 +9,8 @@ numbers show the terms' shape per level, not the paper's values.
 
 Usage (from the repository root)::
 
-    python analyses/selfvae_levels.py --root ../shared/data            # reduced scale
-    python analyses/selfvae_levels.py --root ../shared/data --quick    # smoke run (~1 min)
+    python -m analyses.selfvae_levels --root ../shared/data            # reduced scale
+    python -m analyses.selfvae_levels --root ../shared/data --quick    # smoke run (~1 min)
 
 Writes ``figures/selfvae_modes.png``, ``figures/selfvae_terms.png`` and
 ``analyses/results/selfvae_levels.md`` / ``.json`` (numbers, command, scale, timings); with
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
               f"CIFAR-10 test images, selfVAE-downscale modes and VAE+RealNVP ({scale_name} scale)")
     _terms_figure(results, figures / f"selfvae_terms{suffix}.png")
 
-    command = "python analyses/selfvae_levels.py " + " ".join(sys.argv[1:] if argv is None
+    command = "python -m analyses.selfvae_levels " + " ".join(sys.argv[1:] if argv is None
                                                                else argv)
     summary = {"command": command, "scale": scale_name, "settings": scale,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -9,8 +9,8 @@ numbers show the terms' shape per level, not the paper's values.
 
 Usage (from the repository root)::
 
-    python analyses/selfvae_levels.py --root ../shared/data            # reduced scale
-    python analyses/selfvae_levels.py --root ../shared/data --quick    # smoke run (~1 min)
+    python -m analyses.selfvae_levels --root ../shared/data            # reduced scale
+    python -m analyses.selfvae_levels --root ../shared/data --quick    # smoke run (~1 min)
 
 Writes ``figures/selfvae_modes.png``, ``figures/selfvae_terms.png`` and
 ``analyses/results/selfvae_levels.md`` / ``.json`` (numbers, command, scale, timings); with
@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny networks, 1 epoch, few images")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--n-importance", type=int, default=None)
+    parser.add_argument("--train-images", type=int, default=None, help="training subset size")
+    parser.add_argument("--test-images", type=int, default=None,
+                        help="test images for the ELBO terms")
+    parser.add_argument("--bpd-images", type=int, default=None,
+                        help="test images for the importance-sampled bpd")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "analyses" / "results"))
@@ -143,8 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     scale = dict(SCALES[scale_name])
     if args.epochs is not None:
         scale["epochs"] = args.epochs
-    if args.n_importance is not None:
-        scale["n_importance"] = args.n_importance
+    for key in ("n_importance", "train", "test", "bpd_images"):
+        value = getattr(args, {"train": "train_images", "test": "test_images"}.get(key, key))
+        if value is not None:
+            scale[key] = value
     torch.manual_seed(args.seed)
     train_data = load_dataset("cifar10", split="train", root=args.root).subset(scale["train"],
                                                                                seed=args.seed)
@@ -208,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
               f"CIFAR-10 test images, selfVAE-downscale modes and VAE+RealNVP ({scale_name} scale)")
     _terms_figure(results, figures / f"selfvae_terms{suffix}.png")
 
-    command = "python analyses/selfvae_levels.py " + " ".join(sys.argv[1:] if argv is None
+    command = "python -m analyses.selfvae_levels " + " ".join(sys.argv[1:] if argv is None
                                                                else argv)
     summary = {"command": command, "scale": scale_name, "settings": scale,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -766,12 +766,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     datasets = ("mnist", "cifar10") if args.dataset == "all" else (args.dataset,)
     command = "python -m analyses.callahan2021 " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     json_path = args.results / "callahan2021.json"
-    results: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
     for dataset in datasets:
         cfg = dataset_config(args, dataset)
         out = analyse_dataset(cfg)
         out.update(command=command, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
                    device=str(resolve_device(cfg.device)), threads=torch.get_num_threads())
+        # Read just before writing, so that runs of other datasets meanwhile are kept.
+        results: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
         results[dataset] = _clean(json.loads(json.dumps(out, default=_json_default)))
         args.results.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")

@@ -25,6 +25,10 @@ Usage (from the repository root)::
     python -m analyses.callahan2021 --dataset all --data-root ../shared/data           # full, GPU
     python -m analyses.callahan2021 --dataset mnist --quick --device cpu               # CPU, reduced
     python -m analyses.callahan2021 --dataset mnist --quick --reuse                    # re-analyse
+    python -m analyses.callahan2021 --render-only                                      # re-render .md
+
+The results file ends with a hand-written discussion below ``DISCUSSION_MARK``; re-rendering
+keeps it (re-read it against the new numbers).
 
 Only the public API is used: ``models.build``, ``models.training.train``,
 ``infoprobe.checkpoint``, ``infoprobe.record``, ``infoprobe.entropy / kl_divergence /
@@ -140,6 +144,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-joint", type=int, default=None, help="samples for the kNN KL (default 2000, quick 1000)")
     p.add_argument("--n-ip", type=int, default=None, help="samples for the information plane (default 2000; quick: 1000 MNIST, 500 CIFAR-10)")
     p.add_argument("--n-boot", type=int, default=None, help="resamples for intervals (default 100; quick: 20 MNIST, 10 CIFAR-10)")
+    p.add_argument("--render-only", action="store_true",
+                   help="only re-render the results .md from the existing .json (no training, no estimates)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     return p.parse_args(argv)
@@ -805,11 +811,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _write_markdown(folder: Path, results: dict[str, Any]) -> None:
+    md_path = folder / "callahan2021.md"
+    discussion = _kept_discussion(md_path)
+    md_path.write_text(render_markdown(results) + ("\n" + discussion if discussion else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     datasets = ("mnist", "cifar10") if args.dataset == "all" else (args.dataset,)
     command = "python -m analyses.callahan2021 " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     json_path = args.results / "callahan2021.json"
+    if args.render_only:
+        _write_markdown(args.results, json.loads(json_path.read_text()))
+        return 0
     for dataset in datasets:
         cfg = dataset_config(args, dataset)
         out = analyse_dataset(cfg)
@@ -820,9 +835,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[dataset] = _clean(json.loads(json.dumps(out, default=_json_default)))
         args.results.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
-        md_path = args.results / "callahan2021.md"
-        discussion = _kept_discussion(md_path)
-        md_path.write_text(render_markdown(results) + ("\n" + discussion if discussion else ""))
+        _write_markdown(args.results, results)
         print(f"[{dataset}] done in {out['wall_seconds'] / 60:.1f} min; wrote {json_path}", flush=True)
     return 0
 

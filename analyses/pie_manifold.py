@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="PIE epochs (default: recipe, or 3 with --quick)")
     p.add_argument("--baseline-epochs", type=int, default=None, help="VAE/WAE epochs (default: recipe, or 3 with --quick)")
     p.add_argument("--subset", type=int, default=None, help="training images (default: all, or 10000 with --quick)")
+    p.add_argument("--test-subset", type=int, default=None,
+                   help="test images the trainer evaluates each epoch (default: all, 2000 with --quick)")
     p.add_argument("--umap-points", type=int, default=None, help="test codes embedded (default 10000, 2000 with --quick)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.baseline_epochs = 3 if args.baseline_epochs is None else args.baseline_epochs
         args.subset = 10_000 if args.subset is None else args.subset
         args.umap_points = 2_000 if args.umap_points is None else args.umap_points
+        args.test_subset = 2_000 if args.test_subset is None else args.test_subset
     args.umap_points = 10_000 if args.umap_points is None else args.umap_points
     return args
 
@@ -92,7 +95,7 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *,
     start = time.perf_counter()
     print(f"[pie_manifold] training {tag} ({name}) ...", flush=True)
     train(model, train_data, test_data=test_data, epochs=epochs, device=args.device,
-          seed=args.seed, subset=args.subset, out=out)
+          seed=args.seed, subset=args.subset, test_subset=args.test_subset, out=out, progress=False)
     model.eval()
     return model, time.perf_counter() - start
 
@@ -105,40 +108,26 @@ def batched(fn: Any, x: Tensor, *, device: torch.device, batch_size: int = 500) 
 @torch.no_grad()
 def generate(model: nn.Module, n: int, *, temperature: float = 1.0, seed: int,
              batch_size: int = 1000) -> Tensor:
-    """``n`` images from the model's prior: ``model.sample`` when it has one, else decoded
-    z ~ N(0, T² I) shaped like its code (the VAE/WAE prior)."""
-    torch.manual_seed(seed)
-    device = model.device  # type: ignore[attr-defined]
-    out = []
-    for start in range(0, n, batch_size):
-        k = min(batch_size, n - start)
-        if hasattr(model, "sample"):
-            try:
-                out.append(model.sample(k, temperature=temperature).cpu())  # type: ignore[operator]
-                continue
-            except TypeError:
-                if temperature != 1.0:
-                    raise
-                out.append(model.sample(k).cpu())  # type: ignore[operator]
-                continue
-        shape = model.encode(torch.zeros(1, *model.input_shape, device=device)).shape[1:]  # type: ignore[operator]
-        out.append(model.decode(temperature * torch.randn(k, *shape, device=device)).cpu())  # type: ignore[operator]
-    return torch.cat(out)
+    """``n`` images ``model.sample(k, temperature=T)`` (PIE, VAE and WAE all decode z ~ N(0, T² I))."""
+    g = torch.Generator(device=model.device).manual_seed(seed)  # type: ignore[arg-type]
+    chunks = [model.sample(min(batch_size, n - i), temperature=temperature, generator=g).cpu()  # type: ignore[operator]
+              for i in range(0, n, batch_size)]
+    return torch.cat(chunks)
 
 
 @torch.no_grad()
-def pie_test_metrics(model: nn.Module, test_data: ImageData) -> dict[str, float]:
+def pie_test_metrics(model: PIE, test_data: ImageData) -> dict[str, float]:
     """Test NLL (nats/dim, dequantised) and reconstruction MSE / per-pixel for all test images."""
-    device = model.device  # type: ignore[attr-defined]
+    device = model.device
     torch.manual_seed(0)
     totals: dict[str, float] = {}
     n = len(test_data)
     for i in range(0, n, 500):
         x = test_data.images[i:i + 500].to(device)
-        terms = model.loss(x)  # type: ignore[operator]
+        terms = model.loss(x)
         for k, v in terms.items():
             totals[k] = totals.get(k, 0.0) + v.item() * len(x)
-        mse = (model.reconstruct(x).clamp(0, 1) - x).pow(2).mean().item()  # type: ignore[operator]
+        mse = (model.reconstruct(x).clamp(0, 1) - x).pow(2).mean().item()
         totals["recon_mse"] = totals.get("recon_mse", 0.0) + mse * len(x)
     return {k: v / n for k, v in totals.items()}
 
@@ -164,7 +153,8 @@ def image_panels(grids: dict[float, np.ndarray], title: str, path: Path) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4.4))
+    h, w = next(iter(grids.values())).shape
+    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 4 * h / w + 0.8))
     for ax, (sigma, grid) in zip(axes, grids.items(), strict=True):
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(f"σ = {sigma:g}")
@@ -184,7 +174,7 @@ def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed:
 
     fig, axes = plt.subplots(1, len(codes), figsize=(4.5 * len(codes), 4.5))
     for ax, (sigma, z) in zip(axes, codes.items(), strict=True):
-        emb = umap.UMAP(n_components=2, random_state=seed).fit_transform(z.numpy())
+        emb = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(z.numpy())
         sc = ax.scatter(emb[:, 0], emb[:, 1], c=labels.numpy(), cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
         ax.set_title(f"σ = {sigma:g}")
         ax.set_xticks([])
@@ -200,6 +190,7 @@ def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    started = time.perf_counter()
     command = "python -m analyses.pie_manifold " + shlex.join(sys.argv[1:] if argv is None else argv)
     torch.manual_seed(args.seed)
     train_data = load_dataset("mnist", split="train", root=args.data_root)
@@ -257,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             images = generate(pie, N_SHARPNESS, temperature=t, seed=args.seed).clamp(0, 1)
             rows.append((f"PIE σ={sigma:g}, T={t:g}", sharpness(images)))
     report["sharpness"] = dict(rows)
+    report["timing_s"]["total run"] = round(time.perf_counter() - started, 1)
     write_report(args, report, rows)
     return 0
 
@@ -264,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tuple[str, float]]) -> None:
     scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: "
              f"{args.epochs or 'recipe default'}; VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; "
+             f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
              f"device: {args.device}; seed {args.seed}; UMAP on {args.umap_points} test codes; "
              f"sharpness over {N_SHARPNESS:,} images per row")
     report["scale"] = scale
@@ -297,7 +290,7 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
           f"{m['logdet']:.3f} | {m['residual_rms']:.4f} | {m['recon_mse']:.4f} |"
           for s, m in report["pie"].items()],
         "",
-        "Training wall time (s): " + ", ".join(f"{k}: {v}" for k, v in report["timing_s"].items()),
+        "Wall time (s): " + ", ".join(f"{k}: {v}" for k, v in report["timing_s"].items()),
         "",
         "Figures: `figures/pie_reconstructions.png`, `figures/pie_samples.png`, "
         "`figures/pie_samples_reduced.png`, `figures/pie_interpolations.png`, `figures/pie_umap.png`.",

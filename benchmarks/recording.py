@@ -43,7 +43,17 @@ sys.path.insert(0, str(HERE))
 from _common import write_json  # noqa: E402
 
 DEFAULT_OUT = HERE / "results" / "recording.json"
-DATA_ROOT = Path(os.environ.get("INFOPROBE_TEST_DATA", ROOT.parent.parent / "shared" / "data"))
+
+
+def _data_root() -> Path:
+    """``$INFOPROBE_TEST_DATA``, else the first ``shared/data`` with mnist.npz above the repo."""
+    if "INFOPROBE_TEST_DATA" in os.environ:
+        return Path(os.environ["INFOPROBE_TEST_DATA"])
+    for folder in (ROOT / "shared" / "data", ROOT.parent / "shared" / "data",
+                   ROOT.parent.parent / "shared" / "data"):
+        if (folder / "mnist.npz").is_file():
+            return folder
+    return ROOT.parent / "shared" / "data"
 
 
 # -- stand-ins (used only when the zoo models are missing) -------------------------------------------
@@ -139,7 +149,7 @@ def _build(name: str) -> tuple[Any, str]:
 def _images(samples: int) -> Any:
     from infoprobe.data import load_dataset
 
-    return load_dataset("mnist", split="test", root=DATA_ROOT).images[:samples].contiguous()
+    return load_dataset("mnist", split="test", root=_data_root()).images[:samples].contiguous()
 
 
 def _naive_pass(model: Any, batches: list[Any]) -> int:
@@ -195,8 +205,9 @@ def run_child(cfg: dict[str, Any]) -> dict[str, Any]:
 
     result: dict[str, Any] = {"model_source": source, "n_samples": images.shape[0]}
     if cfg["mode"] == "time":
-        with torch.no_grad():
-            model.reconstruct(batches[0])  # warm-up
+        with torch.no_grad(), infoprobe.record(model) as warm:  # warm-up, also of record()
+            model.reconstruct(batches[0])
+        warm.close()
         t_plain, t_rec, t_naive = [], [], []
         for _ in range(cfg["repeats"]):  # interleaved: both see the same machine load
             t_plain.append(timed(plain))

@@ -20,6 +20,11 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     "inspect": "infoprobe.commands.inspect",
+    "train": "infoprobe.commands.train",
+    "analyze": "infoprobe.commands.analyze",
+    "compare": "infoprobe.commands.compare",
+    "embed": "infoprobe.commands.embed",
+    "plot": "infoprobe.commands.plot",
 }
 
 USAGE_ERROR = 2

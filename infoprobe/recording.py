@@ -12,18 +12,20 @@ model, and keeps them in an :class:`~infoprobe.store.ActivationStore` with bound
     rec.layers            # [LayerInfo(name, direction, call, module_type, feature_shape, label), ...]
     rec["inn.module_list.0"], rec["inn.module_list.0:inverse"], rec.input, rec.output
 
-**Which modules.** By default every FrEIA node module (an ``InvertibleModule`` that contains no
-other ``InvertibleModule``: coupling blocks, Haar downsampling, Flatten, ... — never the
-subnetworks inside a coupling block) and every leaf module outside them. Containers
-(``nn.Sequential``, ``GraphINN``, ``SequenceINN``, the model itself) are descended into, not
-recorded. ``include`` replaces this selection by the modules of ``model.named_modules()`` that
-match one of its specs (containers too, if they match); ``exclude`` then removes modules. A spec
-is a module name, a glob pattern over names (``"enc.*"``, ``fnmatch`` rules: ``*`` also matches
+**Which modules.** A module is *invertible* when it is a FrEIA ``InvertibleModule`` or follows
+FrEIA's convention of a ``rev`` argument in ``forward`` (as PIE's bijections do). By default
+every invertible node module (an invertible module that contains no other invertible module:
+coupling blocks, Haar downsampling, Flatten, ... — never the subnetworks inside a coupling block)
+and every leaf module outside them are recorded. Containers (``nn.Sequential``, ``GraphINN``,
+``SequenceINN``, the model itself) are descended into, not recorded. ``include`` replaces this
+selection by the modules of ``model.named_modules()`` that match one of its specs (containers
+too, if they match); ``exclude`` then removes modules. A spec is a module name, a glob pattern over names (``"enc.*"``, ``fnmatch`` rules: ``*`` also matches
 dots), a module type (``nn.Linear``), a predicate ``f(name, module) -> bool``, or a list of these.
 A module registered under several names is hooked once, under its first name.
 
-**Direction.** A call with the keyword ``rev=True`` (FrEIA's convention, used by ``GraphINN`` and
-``SequenceINN`` for the inverse pass) is an *inverse* call, every other call a *forward* call.
+**Direction.** A call with ``rev=True`` (FrEIA's convention, used by ``GraphINN`` and
+``SequenceINN`` for the inverse pass; by keyword, or positionally where ``forward`` declares
+``rev``) is an *inverse* call, every other call a *forward* call.
 
 **Labels.** ``name`` for a forward call, ``name:inverse`` for an inverse call; the k-th call
 (k ≥ 2) of one module in one direction within one pass gets ``#k`` appended (``enc.relu#2``,
@@ -36,10 +38,12 @@ loop accumulates batches. A model that calls its first recorded layer twice per 
 passes itself: call :meth:`Recording.new_pass` before each pass (this switches the automatic
 rule off).
 
-**Outputs.** A tensor is recorded as is (rows along dim 0). For FrEIA modules (and any call with
-``rev=`` or ``jac=`` keywords) the output ``(outputs, log_jac)`` is reduced to ``outputs``: the
-log-Jacobian is never recorded. Tuples, lists, namedtuples and dicts are searched for tensors;
-when a call yields several tensors each becomes its own layer labelled ``name[part]`` where
+**Outputs.** A tensor is recorded as is (rows along dim 0). For invertible modules (and any call
+with a ``rev=`` keyword) an output ``(outputs, log_jac)`` — a pair whose second element is None,
+a number or a tensor with at most one dimension — is reduced to ``outputs``: the log-Jacobian is
+never recorded (a pair of two batch tensors, such as a split's ``(kept, dropped)``, is kept).
+Tuples, lists, namedtuples and dicts are searched for tensors; when a call yields several
+tensors each becomes its own layer labelled ``name[part]`` where
 ``part`` is the index, field name or key path (``enc[0]``, ``enc[mu]``, ``split[1]:inverse``);
 concatenate them yourself if you want one vector. A ``torch.distributions.Distribution`` (a VAE
 posterior) is recorded through its ``mean`` and ``stddev`` (``enc[mean]``, ``enc[stddev]``; for a
@@ -67,6 +71,8 @@ call — and ``rec.statistics[label]`` is ``acc.compute()``. Any object with ``u
 from __future__ import annotations
 
 import fnmatch
+import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,6 +92,8 @@ __all__ = [
     "LayerSpec",
     "Recording",
     "default_layers",
+    "is_invertible",
+    "make_label",
     "record",
     "select_layers",
 ]
@@ -140,22 +148,42 @@ def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str 
 
 
 def _invertible_base() -> type | None:
+    """FrEIA's ``InvertibleModule`` if FrEIA is loaded (if not, no module can be one)."""
+    base = sys.modules.get("FrEIA.modules.base")
+    return getattr(base, "InvertibleModule", None)
+
+
+#: ``rev`` is keyword-only in the module's forward (never positional).
+_KEYWORD_ONLY = -1
+
+
+def rev_position(module: nn.Module) -> int | None:
+    """Where ``forward`` takes ``rev``: its positional index, ``-1`` if keyword-only, None if not at all."""
     try:
-        from FrEIA.modules import InvertibleModule
-    except ImportError:  # pragma: no cover - FrEIA is a dependency, but stay usable without it
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
         return None
-    return InvertibleModule
+    for i, p in enumerate(params):
+        if p.name == "rev":
+            return i if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) else _KEYWORD_ONLY
+    return None
+
+
+def is_invertible(module: nn.Module, base: type | None = None) -> bool:
+    """A FrEIA ``InvertibleModule``, or any module following its convention (``forward(..., rev=)``)."""
+    base = _invertible_base() if base is None else base
+    return (base is not None and isinstance(module, base)) or rev_position(module) is not None
 
 
 def _is_node(module: nn.Module, base: type | None) -> bool:
-    """A FrEIA module that is a unit: invertible and containing no other invertible module."""
-    if base is None or not isinstance(module, base):
+    """An invertible module that is a unit: it contains no other invertible module."""
+    if not is_invertible(module, base):
         return False
-    return not any(isinstance(m, base) for m in module.modules() if m is not module)
+    return not any(is_invertible(m, base) for m in module.modules() if m is not module)
 
 
 def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """FrEIA node modules and leaf modules outside them, in registration order."""
+    """Invertible node modules and leaf modules outside them, in registration order."""
     base = _invertible_base()
     seen: set[int] = set()
     found: list[tuple[str, nn.Module]] = []
@@ -258,9 +286,15 @@ def _collect(value: Any, path: str, out: list[tuple[str, Tensor]]) -> None:
             _collect(item, f"{path}.{key}" if path else key, out)
 
 
+def _is_log_jacobian(value: Any) -> bool:
+    """None, a number, or a tensor with at most one value per sample."""
+    return not isinstance(value, (tuple, list, Mapping)) and (
+        not isinstance(value, Tensor) or value.dim() <= 1)
+
+
 def _tensor_parts(value: Any, *, drop_jacobian: bool) -> list[tuple[str | None, Tensor]]:
     """The tensors of a module's output (or input), each with its part name (None if alone)."""
-    if drop_jacobian and isinstance(value, tuple) and len(value) == 2:
+    if drop_jacobian and isinstance(value, tuple) and len(value) == 2 and _is_log_jacobian(value[1]):
         value = value[0]  # FrEIA: (outputs, log_jac)
     parts: list[tuple[str, Tensor]] = []
     _collect(value, "", parts)
@@ -295,6 +329,13 @@ _Sink = LayerBuffer | _Reducer
 
 
 # -- the recording ----------------------------------------------------------------------------------
+
+
+def _is_rev(args: tuple[Any, ...], kwargs: dict[str, Any], position: int | None) -> bool:
+    """Whether a call is an inverse call: ``rev=True`` by keyword or at ``rev``'s position."""
+    if kwargs and "rev" in kwargs:
+        return bool(kwargs["rev"])
+    return position is not None and 0 <= position < len(args) and bool(args[position])
 
 
 def _parse_directions(directions: str | Iterable[str]) -> frozenset[str]:
@@ -356,7 +397,7 @@ class Recording:
         self._auto_pass = True
         self._handles: list[Any] = []
         self._pre_handles: dict[str, Any] = {}
-        self._invertible = _invertible_base()
+        self._base = _invertible_base()
 
     # -- hooks -------------------------------------------------------------------------------------
 
@@ -375,12 +416,14 @@ class Recording:
             raise InfoprobeError("This recording is already attached to the model")
         try:
             for name, module in self.targets:
-                jacobian = self._invertible is not None and isinstance(module, self._invertible)
+                invertible = is_invertible(module, self._base)
+                position = rev_position(module)
                 self._handles.append(module.register_forward_hook(
-                    self._make_hook(name, type(module).__name__, jacobian), with_kwargs=True))
+                    self._make_hook(name, type(module).__name__, invertible, position),
+                    with_kwargs=True))
                 if self._first is None or self._first[0] == name:
                     handle = module.register_forward_pre_hook(
-                        self._make_pre_hook(name), with_kwargs=True)
+                        self._make_pre_hook(name, position), with_kwargs=True)
                     self._pre_handles[name] = handle
         except BaseException:
             self.stop()
@@ -402,11 +445,11 @@ class Recording:
         self._auto_pass = False
         self._counts.clear()
 
-    def _make_pre_hook(self, name: str) -> Callable[..., None]:
+    def _make_pre_hook(self, name: str, position: int | None) -> Callable[..., None]:
         directions = self.directions
 
         def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            key = (name, INVERSE if kwargs and kwargs.get("rev") else FORWARD)
+            key = (name, INVERSE if _is_rev(args, kwargs, position) else FORWARD)
             if key[1] not in directions:
                 return
             if self._first is None:
@@ -426,14 +469,15 @@ class Recording:
 
         return pre_hook
 
-    def _make_hook(self, name: str, module_type: str, jacobian: bool) -> Callable[..., None]:
+    def _make_hook(self, name: str, module_type: str, invertible: bool,
+                   position: int | None) -> Callable[..., None]:
         directions = self.directions
         counts = self._counts
         slots = self._slots
 
         def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any],
                  output: Any) -> None:
-            direction = INVERSE if kwargs and kwargs.get("rev") else FORWARD
+            direction = INVERSE if _is_rev(args, kwargs, position) else FORWARD
             if direction not in directions:
                 return
             key = (name, direction)
@@ -445,7 +489,7 @@ class Recording:
                     sink = self._new_layer(name, direction, call, None, module_type, output)
                 sink.append(output)
                 return
-            drop = jacobian or bool(kwargs and ("rev" in kwargs or "jac" in kwargs))
+            drop = invertible or bool(kwargs and "rev" in kwargs)
             for part, tensor in _tensor_parts(output, drop_jacobian=drop):
                 sink = slots.get((name, direction, call, part))
                 if sink is None:

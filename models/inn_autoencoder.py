@@ -184,7 +184,7 @@ class INNAutoencoder(Autoencoder):
                 f"Bottleneck size for inn-ae on {dataset} must be between 1 and {dim} (the input "
                 f"dimension), got {k}."
             )
-        config = {
+        config: dict[str, Any] = {
             "dataset": dataset, "bottleneck": k,
             "conv_hidden": int(conv_hidden or preset["conv_hidden"]),
             "fc_hidden": int(fc_hidden or preset["fc_hidden"]),
@@ -227,9 +227,8 @@ class INNAutoencoder(Autoencoder):
                     p.normal_(0.0, self.config["init_scale"])
             for module in self.inn.modules():
                 if isinstance(module, nn.Sequential):  # a subnet
-                    last = module[-1]
-                    nn.init.zeros_(last.weight)
-                    nn.init.zeros_(last.bias)
+                    for p in module[-1].parameters():
+                        nn.init.zeros_(p)
 
     def latent(self, x: Tensor) -> Tensor:
         """The INN's full forward output z (same size as x, shaped like ``latent_shape``)."""

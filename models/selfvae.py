@@ -22,7 +22,10 @@ Operations (paper §3.3, Fig. 3): :meth:`SelfVAE.generate`, :meth:`~SelfVAE.cond
 :meth:`~SelfVAE.conditional_reconstruction`, :meth:`~SelfVAE.reconstruction_1`,
 :meth:`~SelfVAE.reconstruction_2`, and :meth:`~SelfVAE.bpd` (importance-sampled, 512 samples in
 the paper). For K > 1 the conditional modes are given the ground-truth coarsest y_1; the
-intermediate y_k are decoded.
+intermediate y_k are decoded. Conditional generation samples z ~ p(z | y, u) and conditional
+reconstruction infers z ~ q(z | x): this follows §3.3's "sampled or inferred z" and appendix A.6
+(conditional generation "alike to reconstruction 1"); the two displayed formulas in §3.3 appear
+in the opposite order.
 """
 
 from __future__ import annotations
@@ -53,14 +56,17 @@ __all__ = ["Downscale", "SelfVAE", "Sketch", "build"]
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"width": 16, "growth": 8, "dense_layers": 1, "latent_channels": 4,
                "latent_hw": 2, "n_components": 10, "prior_components": 10,
-               "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 1, "sketch_sigma": 1.0},
+               "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 1, "flow_scales": 1,
+               "sketch_sigma": 1.0},
     "mnist": {"width": 32, "growth": 16, "dense_layers": 2, "latent_channels": 4,
               "latent_hw": 7, "n_components": 10, "prior_components": 10,
-              "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 2, "sketch_sigma": 1.0},
-    # Paper scale (§4.1, A.3): 16×8×8 latents; RealNVP prior with 64 mid channels, 5 res. blocks.
+              "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 2, "flow_scales": 1,
+              "sketch_sigma": 1.0},
+    # Paper scale (§4.1, A.3): 16×8×8 latents; RealNVP prior: 2 scales, 64 mid channels, 5 blocks.
     "cifar10": {"width": 64, "growth": 32, "dense_layers": 3, "latent_channels": 16,
                 "latent_hw": 8, "n_components": 10, "prior_components": 10,
-                "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 5, "sketch_sigma": 1.0},
+                "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 5, "flow_scales": 2,
+                "sketch_sigma": 1.0},
 }
 
 
@@ -115,7 +121,8 @@ class TopLevel(nn.Module):
         self.prior: Prior = build_prior(config["prior"], latent_shape,
                                  n_components=config["prior_components"],
                                  n_couplings=config["flow_couplings"],
-                                 hidden=config["flow_hidden"], n_blocks=config["flow_blocks"])
+                                 hidden=config["flow_hidden"], n_blocks=config["flow_blocks"],
+                                 scales=config["flow_scales"])
         self.decoder = FusionNet([(lc, lhw)], self.likelihood.n_params, hw, **opts)
 
 

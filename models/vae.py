@@ -50,14 +50,17 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"architecture": "dense", "width": 16, "growth": 8, "dense_layers": 2,
                "latent_channels": 2, "latent_hw": 4, "latent_dim": 8, "n_components": 10,
-               "prior_components": 10, "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 1},
+               "prior_components": 10, "flow_couplings": 4, "flow_hidden": 32, "flow_blocks": 1,
+               "flow_scales": 1},
     "mnist": {"architecture": "dcgan", "width": 64, "growth": 16, "dense_layers": 2,
               "latent_channels": 4, "latent_hw": 7, "latent_dim": 10, "n_components": 10,
-              "prior_components": 10, "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 2},
-    # Paper scale: 16×8×8 latents, RealNVP with 64 mid channels and 5 residual blocks.
+              "prior_components": 10, "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 2,
+              "flow_scales": 1},
+    # Paper scale: 16×8×8 latents, RealNVP with 2 scales, 64 mid channels, 5 residual blocks.
     "cifar10": {"architecture": "dense", "width": 64, "growth": 32, "dense_layers": 3,
                 "latent_channels": 16, "latent_hw": 8, "latent_dim": 64, "n_components": 10,
-                "prior_components": 10, "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 5},
+                "prior_components": 10, "flow_couplings": 6, "flow_hidden": 64, "flow_blocks": 5,
+                "flow_scales": 2},
 }
 
 LOGVAR_RANGE = (-12.0, 8.0)
@@ -168,6 +171,7 @@ class VAE(Autoencoder):
             config.get("prior", "standard"), self.latent_shape,
             n_components=config["prior_components"], n_couplings=config["flow_couplings"],
             hidden=config["flow_hidden"], n_blocks=config["flow_blocks"],
+            scales=config["flow_scales"],
         )
 
     @property

@@ -517,3 +517,67 @@ def test_get_and_repr_messages() -> None:
     empty = record(model)
     with pytest.raises(InfoprobeError, match="nothing was recorded"):
         empty["first"]
+
+
+# -- modules following FrEIA's convention without FrEIA (PIE-style bijections) ---------------------
+
+
+class Scale(nn.Module):
+    """y = 2x, with ``rev`` as a positional parameter and a per-sample log-det."""
+
+    def forward(self, x: Tensor, rev: bool = False) -> tuple[Tensor, Tensor]:
+        y = x / 2 if rev else x * 2
+        return y, torch.full((x.shape[0],), -1.0 if rev else 1.0)
+
+
+class Coupling(nn.Module):
+    """Affine-free additive coupling with a subnet (which must not be recorded on its own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.subnet = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+
+    def forward(self, x: Tensor, *, rev: bool = False) -> tuple[Tensor, Tensor]:
+        a, b = x[:, :2], x[:, 2:]
+        b = b - self.subnet(a) if rev else b + self.subnet(a)
+        return torch.cat([a, b], 1), x.new_zeros(x.shape[0])
+
+
+class Split(nn.Module):
+    def forward(self, x: Tensor, rev: bool = False) -> Any:
+        if rev:
+            return torch.cat([x, torch.zeros_like(x)], 1)
+        return x[:, :2], x[:, 2:]
+
+
+class Bijective(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([Scale(), Coupling()])
+        self.split = Split()
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x, _ = layer(x)
+        kept, _ = self.split(x)
+        x = self.split(kept, True)  # positional rev
+        for layer in reversed(self.layers):
+            x, _ = layer(x, rev=True)
+        return x
+
+
+def test_rev_convention_modules_without_freia() -> None:
+    model = Bijective()
+    x = torch.randn(5, 4)
+    assert [n for n, _ in default_layers(model)] == ["layers.0", "layers.1", "split"]
+    with torch.no_grad(), record(model) as rec:
+        out = model.reconstruct(x)
+    assert rec.labels == ["layers.0", "layers.1", "split[0]", "split[1]", "split:inverse",
+                          "layers.1:inverse", "layers.0:inverse"]
+    with torch.no_grad():
+        h = model.layers[1](model.layers[0](x)[0])[0]
+    _close(rec["layers.0"], 2 * x)  # the log-det is dropped
+    _close(rec["layers.1"], h)
+    _close(rec["split[1]"], h[:, 2:])  # both halves of a split are kept
+    _close(rec["split:inverse"], torch.cat([h[:, :2], torch.zeros(5, 2)], 1))
+    _close(rec.output, out)

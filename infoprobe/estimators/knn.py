@@ -8,6 +8,11 @@
   x_i among the other p-samples, ν_k(i) among the q-samples.
 - Mutual information: Kraskov, Stögbauer & Grassberger (2004), estimator 1 (eq. 8) with the
   max-norm: I = ψ(k) + ψ(N) − ⟨ψ(n_x + 1) + ψ(n_y + 1)⟩.
+- Mutual information with class labels: Ross (2014, PLoS ONE 9(2):e87357), the KSG idea for a
+  continuous X and a discrete Y: I = ψ(N) + ⟨ψ(k)⟩ − ⟨ψ(N_y)⟩ − ⟨ψ(m)⟩, with d_i the max-norm
+  distance from x_i to its k-th neighbour of the same class, N_y the size of that class and m_i
+  the number of all other points within d_i. Its biases largely cancel, unlike
+  H(X) − Σ p(y) H(X|y) from separate kNN entropies.
 
 Distances are computed brute force in row blocks (``torch.cdist``/``addmm`` + ``topk``) on the
 data's device — cache-sized blocks on CPU, at most ``MAX_CHUNK_BYTES`` per block anywhere (see
@@ -31,7 +36,7 @@ import torch
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import rows_per_chunk
 
-__all__ = ["JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_mi"]
+__all__ = ["JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_label_mi", "ksg_mi"]
 
 JITTER = 1e-10
 
@@ -211,3 +216,62 @@ def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = 3, seed: int = 0) -> tu
         - float((digamma(counts[1] + 1) + digamma(counts[2] + 1)).mean())
     )
     return value, warnings + _dimension_warning(n, x.shape[1] + y.shape[1])
+
+
+def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """(3, n') rows d_i, k_i and m_i for the points whose class has at least 2 members."""
+    x = x.to(torch.float64)
+    keep = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    radius = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    k_used = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    for cls in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == cls).flatten()
+        if members.numel() < 2:
+            continue  # a lone sample has no same-class neighbour (as in Ross 2014)
+        k_c = min(k, members.numel() - 1)
+        xc = x[members]
+        rows = rows_per_chunk(members.numel(), bytes_per_entry=8, device=x.device)
+        for start in range(0, members.numel(), rows):
+            dist = torch.cdist(xc[start : start + rows], xc, p=math.inf)
+            own = torch.arange(dist.shape[0], device=x.device)
+            dist[own, own + start] = math.inf
+            radius[members[start : start + rows]] = dist.topk(k_c, dim=1, largest=False).values[:, -1]
+        keep[members] = True
+        k_used[members] = float(k_c)
+    index = torch.nonzero(keep).flatten()
+    if index.numel() == 0:
+        raise InfoprobeError(
+            f"Expected at least one class with 2 or more samples for I(X; labels), got "
+            f"{x.shape[0]} samples in {int(torch.unique(labels).numel())} classes; pass more samples per class"
+        )
+    xs, rs = x[index], radius[index]
+    rows = rows_per_chunk(index.numel(), bytes_per_entry=8, device=x.device)
+    counts = []
+    for start in range(0, index.numel(), rows):
+        dist = torch.cdist(xs[start : start + rows], xs, p=math.inf)
+        # all points within d_i, the point itself excluded
+        counts.append(dist.le(rs[start : start + rows, None]).sum(1, dtype=torch.int64) - 1)
+    return torch.stack([rs, k_used[index], torch.cat(counts).to(torch.float64)])
+
+
+def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+    """I(X;Y) between continuous ``x`` and integer class ``labels`` (Ross 2014), in nats."""
+    n = x.shape[0]
+    _check_k(k, n, "x")
+    terms, warnings = _dedup([x], lambda a: _ross_terms(a, labels, k), seed, "x (per class)",
+                             check=lambda t: t[0])
+    n_kept = terms.shape[1]
+    class_sizes = torch.unique(labels, return_counts=True)[1]
+    class_sizes = class_sizes[class_sizes > 1].to(torch.float64)
+    digamma = torch.special.digamma
+    # ⟨ψ(N_y)⟩ over points = Σ_y (N_y / n') ψ(N_y)
+    mean_psi_class = float((class_sizes * digamma(class_sizes)).sum() / n_kept)
+    value = (
+        float(digamma(torch.tensor(float(n_kept), dtype=torch.float64)))
+        + float(digamma(terms[1]).mean())
+        - mean_psi_class
+        - float(digamma(terms[2]).mean())
+    )
+    if n_kept < n:
+        warnings = [*warnings, f"{n - n_kept} samples of classes with a single member were left out"]
+    return value, warnings

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ class Method:
     subsamples without replacement, for estimators that duplicated points would bias).
     For mutual information, ``label_entropy`` names the entropy method used for
     I(X;Y) = H(X) − Σ_y p(y) H(X|Y=y) when y holds class labels (None: the function takes
-    labels itself).
+    labels itself), unless ``label_function`` gives a dedicated estimator for class labels.
     """
 
     quantity: str
@@ -40,6 +40,7 @@ class Method:
     reference: str
     resampling: str
     label_entropy: str | None = None
+    label_function: Callable[..., tuple[float, list[str]]] | None = None
 
 
 _KSG = "Kraskov, Stögbauer & Grassberger (2004), Phys. Rev. E 69, 066138"
@@ -72,7 +73,9 @@ _METHODS: dict[str, Method] = {
         Method("kl_divergence", "gaussian", gaussian.gaussian_kl,
                "closed-form KL between the fitted Gaussians", "Cover & Thomas (2006)", "bootstrap"),
         Method("mutual_information", "ksg", knn.ksg_mi,
-               "KSG estimator 1, max-norm", _KSG, "subsample", label_entropy="knn"),
+               "KSG estimator 1, max-norm (class labels: Ross 2014)",
+               _KSG + "; Ross (2014), PLoS ONE 9(2):e87357", "subsample",
+               label_function=knn.ksg_label_mi),
         Method("mutual_information", "binned", binned.binned_mi,
                "plug-in MI of binned patterns", _BINNED, "subsample"),
         Method("mutual_information", "gaussian", gaussian.gaussian_mi,
@@ -309,15 +312,18 @@ def mutual_information(
     """Mutual information I(X;Y) from paired samples ``x`` and ``y``.
 
     ``y`` may be integer class labels (shape (n,) or (n, 1), integer dtype); then
-    I = H(X) − Σ_y p(y) H(X|Y=y) with the method's entropy estimator ("ksg" uses "knn"),
-    except "binned" and "renyi", which take labels directly. See `entropy` for the rest.
+    "ksg" uses the estimator of Ross (2014) for a continuous X and a discrete Y; "gaussian"
+    and "kde" use I = H(X) − Σ_y p(y) H(X|Y=y) with their entropy estimator; "binned" and
+    "renyi" take labels directly. See `entropy` for the rest.
     """
     log_base(base)
     spec = _lookup("mutual_information", method)
     xt = as_samples(x, name="x", device=device)
     if is_labels(y):
         yt = as_labels(y, n=xt.shape[0], device=xt.device)
-        if spec.label_entropy is not None:
+        if spec.label_function is not None:
+            call = _bind(replace(spec, function=spec.label_function), options, seed)
+        elif spec.label_entropy is not None:
             call = _label_mi(_lookup("entropy", spec.label_entropy), options, seed)
         else:
             call = _bind(spec, options, seed)

@@ -132,7 +132,7 @@ def test_singular_covariance_and_bad_options() -> None:
     with pytest.raises(InfoprobeError, match="confidence level 0 < ci < 1"):
         entropy(x, ci=95)
     with pytest.raises(InfoprobeError, match="class y=1 \\(2 samples\\)"):
-        mutual_information(x, np.array([0] * 48 + [1] * 2), k=3)
+        mutual_information(x, np.array([0] * 48 + [1] * 2), method="gaussian")
     with pytest.raises(InfoprobeError, match="numeric array or tensor for x, got dtype <U3"):
         entropy(np.array(["abc", "def"]))
     with pytest.raises(InfoprobeError, match="numpy array or torch tensor for x, got object"):

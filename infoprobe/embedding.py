@@ -1,0 +1,88 @@
+"""UMAP embeddings of bottleneck / latent codes (McInnes, Healy & Melville 2018).
+
+As in the PIE paper's manifold experiment, the codes are mapped to 2-d and coloured by class.
+``umap`` (and numba under it) is imported only when an embedding is asked for. Numba's
+compiled functions are cached in a persistent folder (``$NUMBA_CACHE_DIR`` when the user set
+it, else ``$XDG_CACHE_HOME/infoprobe/numba``), so only the first run pays for compilation.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infoprobe.errors import InfoprobeError
+
+__all__ = ["numba_cache_dir", "umap_embedding"]
+
+
+def numba_cache_dir() -> Path:
+    """The folder numba caches compiled code in; set ``NUMBA_CACHE_DIR`` here unless the user did."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "infoprobe" / "numba"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(folder)
+    return folder
+
+
+def umap_embedding(
+    codes: Any,
+    labels: Any = None,
+    *,
+    max_samples: int | None = 5000,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Embed ``codes`` (n_samples, n_features) in 2-d with UMAP; a seeded subsample of
+    ``max_samples`` rows is used when there are more. Constant columns (e.g. the zeroed entries
+    of an INN bottleneck) are dropped first: they do not change any distance.
+
+    Returns plain data: ``coords`` (m × 2 list), ``labels`` (m ints, or None), ``indices`` of the
+    rows used, ``n_features`` kept, ``params`` and ``seconds``.
+    """
+    x = np.asarray(codes, dtype=np.float32)
+    x = x.reshape(x.shape[0], -1)
+    if x.shape[0] < 3:
+        raise InfoprobeError(f"Expected at least 3 codes to embed with UMAP, got {x.shape[0]}.")
+    y = None if labels is None else np.asarray(labels).reshape(-1)
+    if y is not None and y.shape[0] != x.shape[0]:
+        raise InfoprobeError(f"Expected one label per code ({x.shape[0]}), got {y.shape[0]}.")
+    ok = np.isfinite(x).all(axis=1)
+    idx = np.flatnonzero(ok)
+    if max_samples is not None and idx.size > max_samples:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_samples, replace=False))
+    x = x[idx]
+    keep = np.ptp(x, axis=0) > 0
+    x = x[:, keep] if keep.any() else x[:, :1]
+    numba_cache_dir()
+    t0 = time.perf_counter()
+    if progress:
+        import sys
+
+        print(f"UMAP: embedding {x.shape[0]} codes of dimension {x.shape[1]} ...", file=sys.stderr)
+    import umap  # heavy: numba compilation on first use
+
+    n_neighbors = max(2, min(n_neighbors, x.shape[0] - 1))
+    reducer = umap.UMAP(
+        n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed,
+        n_jobs=1, init="spectral" if x.shape[0] > n_neighbors + 2 else "random",
+    )
+    coords = reducer.fit_transform(x)
+    return {
+        "method": "umap",
+        "coords": np.round(np.asarray(coords, dtype=np.float64), 5).tolist(),
+        "labels": None if y is None else [int(v) for v in y[idx]],
+        "indices": [int(i) for i in idx],
+        "n_features": int(x.shape[1]),
+        "params": {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed,
+                   "max_samples": max_samples},
+        "seconds": time.perf_counter() - t0,
+    }

@@ -1,0 +1,495 @@
+"""Training for every zoo model: recipes, progress, metrics, resumable checkpoints, AMP and DDP.
+
+``train(model, data)`` optimises ``model.loss(x)["loss"]`` with the model's own
+``default_recipe()`` (the reference recipe of its family and dataset); any keyword given here
+overrides the recipe entry of the same name.
+
+Reproducibility and resuming. The order of the training images in epoch ``e`` is a
+permutation drawn from a generator seeded with ``(seed, e)`` only, so it does not depend on
+what happened before. A checkpoint written at an epoch end (or on an interruption, after the
+last finished step) holds the model, optimizer, scheduler, AMP scaler, torch RNG states and
+the position ``(epoch, step)``; ``resume=True`` restores all of it and skips the steps already
+done, so on the CPU a resumed run ends with the same parameters as an uninterrupted one.
+
+Distributed. Launched by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), ``train``
+joins the process group (gloo on the CPU, nccl on CUDA) and wraps the model in
+``DistributedDataParallel``. Every rank draws the same epoch permutation and takes its share
+of each *global* batch of ``batch_size`` images (a seeded equivalent of ``DistributedSampler``
+that keeps the global batches of a one-process run); each rank's mean loss is weighted by its
+share of the batch so that DDP's gradient average equals the gradient of the global batch
+mean. Only rank 0 evaluates, writes checkpoints, ``metrics.jsonl`` and TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from infoprobe import checkpoint
+from infoprobe.errors import InfoprobeError
+
+__all__ = ["OPTIMIZERS", "TrainResult", "resolve_device", "resolve_recipe", "train"]
+
+OPTIMIZERS = ("adam", "adamax", "sgd")
+RECIPE_KEYS = ("optimizer", "lr", "betas", "eps", "weight_decay", "momentum", "milestones",
+               "gamma", "epochs", "batch_size", "clip_grad")
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.jsonl"
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns. ``history`` has one dict per epoch (as in ``metrics.jsonl``)."""
+
+    model: nn.Module
+    recipe: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epochs_done: int = 0
+    images_per_second: float = float("nan")
+    device: str = "cpu"
+    checkpoint: Path | None = None
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's metrics (empty if no epoch ran)."""
+        return dict(self.history[-1]) if self.history else {}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` is CUDA when available, else the CPU; asking for CUDA without it is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InfoprobeError("Device 'cuda' was requested but torch sees no CUDA device; use --device cpu or auto.")
+    return dev
+
+
+def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The model's ``default_recipe()`` with every non-None entry of ``overrides`` applied."""
+    default_recipe = getattr(model, "default_recipe", None)
+    base = default_recipe() if callable(default_recipe) else {}
+    recipe = {"optimizer": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
+              "weight_decay": 0.0, "momentum": 0.0, "milestones": [], "gamma": 0.1,
+              "epochs": 10, "batch_size": 128, "clip_grad": None, **base}
+    for key, value in (overrides or {}).items():
+        if key not in RECIPE_KEYS:
+            raise InfoprobeError(f"Unknown training option {key!r}; expected one of {', '.join(RECIPE_KEYS)}.")
+        if value is not None:
+            recipe[key] = value
+    recipe["betas"] = [float(b) for b in recipe["betas"]]
+    recipe["milestones"] = [int(m) for m in recipe["milestones"]]
+    recipe["epochs"], recipe["batch_size"] = int(recipe["epochs"]), int(recipe["batch_size"])
+    if recipe["optimizer"] not in OPTIMIZERS:
+        raise InfoprobeError(f"Unknown optimizer {recipe['optimizer']!r}; expected one of {', '.join(OPTIMIZERS)}.")
+    if recipe["epochs"] < 0 or recipe["batch_size"] < 1 or float(recipe["lr"]) <= 0:
+        raise InfoprobeError(
+            f"Expected epochs >= 0, batch size >= 1 and lr > 0, got epochs={recipe['epochs']}, "
+            f"batch size={recipe['batch_size']}, lr={recipe['lr']}."
+        )
+    return recipe
+
+
+def _make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimizer:
+    lr, wd = float(recipe["lr"]), float(recipe["weight_decay"])
+    if recipe["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(recipe["betas"]), eps=float(recipe["eps"]), weight_decay=wd)
+    if recipe["optimizer"] == "adamax":
+        return torch.optim.Adamax(params, lr=lr, betas=tuple(recipe["betas"]), eps=float(recipe["eps"]), weight_decay=wd)
+    return torch.optim.SGD(params, lr=lr, momentum=float(recipe["momentum"]), weight_decay=wd)
+
+
+def _images(data: Any, what: str) -> tuple[Tensor, dict[str, Any] | None]:
+    """The N×C×H×W image tensor of an ``ImageData`` or a bare tensor, and its description."""
+    if isinstance(data, Tensor):
+        return data, {"name": "tensor", "n": int(data.shape[0]), "shape": list(data.shape[1:])}
+    if isinstance(getattr(data, "images", None), Tensor):
+        describe = getattr(data, "describe", None)
+        return data.images, (describe() if callable(describe) else None)
+    raise InfoprobeError(
+        f"Expected the {what} data as an ImageData (infoprobe.load_dataset) or an N×C×H×W tensor, "
+        f"got {type(data).__name__}."
+    )
+
+
+def _take(images: Tensor, n: int | None, seed: int) -> Tensor:
+    if n is None or n >= images.shape[0]:
+        return images
+    idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+    return images[idx.sort().values]
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The permutation of epoch ``epoch``: a function of (seed, epoch) alone."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+def _global_batches(order: Tensor, batch_size: int) -> Iterator[Tensor]:
+    yield from order.split(batch_size)
+
+
+class _LossModule(nn.Module):
+    """``forward = model.loss``, so DistributedDataParallel sees the objective as the forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.model.loss(x)  # type: ignore[no-any-return, operator]
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    created: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: str | torch.device) -> tuple[_Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist(), resolve_device(device)
+    import torch.distributed as dist
+
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    created = False
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        created = True
+    return _Dist(rank, dist.get_world_size(), local_rank, created), dev
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, images: Tensor, batch_size: int, device: torch.device, amp: bool) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    for batch in images.split(batch_size):
+        with _autocast(device, amp):
+            terms = model.loss(batch.to(device, non_blocking=True))  # type: ignore[operator]
+        for key, value in terms.items():
+            sums[key] = sums.get(key, 0.0) + float(value.float()) * batch.shape[0]
+    model.train(was_training)
+    return {key: value / images.shape[0] for key, value in sums.items()}
+
+
+def _autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager[Any]:
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def _output_paths(out: str | os.PathLike[str] | None) -> tuple[Path | None, Path | None, Path | None]:
+    """(folder, checkpoint, metrics) for ``out``: a folder, or a checkpoint file path ending in .pt."""
+    if out is None:
+        return None, None, None
+    path = Path(out)
+    if path.suffix == ".pt":
+        return path.parent, path, path.with_suffix(".metrics.jsonl")
+    return path, path / CHECKPOINT_NAME, path / METRICS_NAME
+
+
+def _tensorboard(log_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+def train(
+    model: nn.Module,
+    train_data: Any,
+    *,
+    test_data: Any = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    optimizer: str | None = None,
+    betas: list[float] | None = None,
+    eps: float | None = None,
+    weight_decay: float | None = None,
+    milestones: list[int] | None = None,
+    gamma: float | None = None,
+    device: str | torch.device = "auto",
+    amp: bool = False,
+    seed: int = 0,
+    subset: int | None = None,
+    test_subset: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    recipe: Mapping[str, Any] | None = None,
+) -> TrainResult:
+    """Train a zoo model by its ``loss`` with its default recipe; every given option overrides it.
+
+    Args:
+        model: a zoo model (``loss(x) -> {"loss": total, ...}``, ``default_recipe()``, ``config``).
+        train_data, test_data: ``ImageData`` (from ``infoprobe.load_dataset``) or N×C×H×W tensors.
+        epochs … gamma: recipe overrides (``recipe=`` takes the same keys plus ``momentum``,
+            ``clip_grad``); None keeps the model's default.
+        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+        amp: mixed precision (float16 autocast + gradient scaling) on CUDA; ignored on the CPU.
+        seed: seeds the data order of every epoch and torch's RNG (stochastic losses).
+        subset / test_subset: train / evaluate on a seeded random subset of that many images.
+        out: folder for ``checkpoint.pt`` (every epoch end and on interruption), ``metrics.jsonl``
+            (one JSON line per epoch: ``train_<term>``, ``test_<term>``, ``lr``, ``images_per_second``)
+            and TensorBoard scalars in ``tensorboard/`` (when tensorboard is installed). A path
+            ending in ``.pt`` is the checkpoint itself, with ``<name>.metrics.jsonl`` and
+            ``<name>.tensorboard/`` beside it. None writes nothing.
+        resume: continue from ``out/checkpoint.pt`` if it exists (model, optimizer, scheduler,
+            scaler, RNG, epoch and step); start afresh otherwise.
+        progress: show a tqdm progress bar (rank 0 only).
+
+    Returns:
+        :class:`TrainResult` with the trained model (on ``device``, in train mode).
+    """
+    dist_info, dev = _init_distributed(device)
+    try:
+        return _train(model, train_data, test_data=test_data, device=dev, dist_info=dist_info,
+                      amp=amp, seed=seed, subset=subset, test_subset=test_subset, out=out,
+                      resume=resume, progress=progress,
+                      overrides={"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                                 "optimizer": optimizer, "betas": betas, "eps": eps,
+                                 "weight_decay": weight_decay, "milestones": milestones,
+                                 "gamma": gamma, **(recipe or {})})
+    finally:
+        if dist_info.created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(
+    model: nn.Module, train_data: Any, *, test_data: Any, device: torch.device, dist_info: _Dist,
+    amp: bool, seed: int, subset: int | None, test_subset: int | None,
+    out: str | os.PathLike[str] | None, resume: bool, progress: bool, overrides: dict[str, Any],
+) -> TrainResult:
+    recipe = resolve_recipe(model, overrides)
+    if amp and device.type != "cuda":
+        warnings.warn("Mixed precision (amp) needs CUDA; training in float32 on the CPU.", stacklevel=3)
+        amp = False
+    images, train_desc = _images(train_data, "training")
+    images = _take(images, subset, seed)
+    if train_desc is not None:
+        train_desc = {**train_desc, "n": int(images.shape[0])}
+    test_images = None
+    test_desc = None
+    if test_data is not None:
+        test_images, test_desc = _images(test_data, "test")
+        test_images = _take(test_images, test_subset, seed)
+        if test_desc is not None:
+            test_desc = {**test_desc, "n": int(test_images.shape[0])}
+    expected = tuple(getattr(model, "input_shape", images.shape[1:]))
+    if tuple(images.shape[1:]) != expected:
+        raise InfoprobeError(
+            f"Expected training images of shape {expected} for this model "
+            f"({getattr(model, 'config', {}).get('dataset', '?')} configuration), got "
+            f"{tuple(images.shape[1:])}; build the model with the matching dataset=."
+        )
+    if images.shape[0] == 0:
+        raise InfoprobeError("The training data are empty.")
+
+    out_dir, ckpt_path, metrics_path = _output_paths(out)
+    model.to(device).train()
+    torch.manual_seed(seed + dist_info.rank)
+    opt = _make_optimizer(model.parameters(), recipe)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=recipe["milestones"], gamma=float(recipe["gamma"]))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    start_epoch, start_step = 0, 0
+    partial: dict[str, float] = {}
+    history: list[dict[str, Any]] = []
+    if resume and ckpt_path is not None and ckpt_path.is_file():
+        ckpt = checkpoint.load(ckpt_path)
+        name = getattr(model, "registry_name", None)
+        if ckpt.model_name != name or ckpt.model_config != dict(getattr(model, "config", {})):
+            raise InfoprobeError(
+                f"Cannot resume from {ckpt_path}: it holds {ckpt.model_name!r} {ckpt.model_config}, "
+                f"but the model to train is {name!r} {getattr(model, 'config', {})}. Use another --out."
+            )
+        if ckpt.state is None:
+            raise InfoprobeError(f"Cannot resume from {ckpt_path}: it has no training state (not written by train).")
+        model.load_state_dict(ckpt.state_dict)
+        opt.load_state_dict(ckpt.state["optimizer"])
+        sched.load_state_dict(ckpt.state["scheduler"])
+        scaler.load_state_dict(ckpt.state["scaler"])
+        start_epoch, start_step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
+        partial = dict(ckpt.state["partial"])
+        history = list(ckpt.metrics.get("history", []))
+        _set_rng_state(ckpt.state["rng"][min(dist_info.rank, len(ckpt.state["rng"]) - 1)], device)
+    elif dist_info.main and out_dir is not None and metrics_path is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        metrics_path.write_text("")
+
+    step_module: nn.Module = _LossModule(model)
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_module = DistributedDataParallel(
+            step_module, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    writer = None
+    if dist_info.main and metrics_path is not None:
+        writer = _tensorboard(metrics_path.with_name(metrics_path.name.replace("metrics.jsonl", "tensorboard")))
+    bs, world, n = recipe["batch_size"], dist_info.world, images.shape[0]
+    n_batches = math.ceil(n / bs)
+    position = {"epoch": start_epoch, "step": start_step}
+    # An interruption before the optimizer step of a batch changes nothing but the RNG, restored from
+    # its snapshot; one during or after it (until the step is counted) leaves a half-updated state.
+    mutating = False
+    step_rng: dict[str, Any] | None = None
+    rates: list[float] = []
+
+    def save(final: bool, rng_now: dict[str, Any] | None = None) -> None:
+        """Write the checkpoint (rank 0); every rank must call it, as it gathers their RNG states."""
+        if ckpt_path is None:
+            return
+        rng = [rng_now if rng_now is not None else _rng_state(device)]
+        if world > 1:
+            import torch.distributed as dist
+
+            gathered: list[Any] = [None] * world
+            dist.all_gather_object(gathered, {k: v.cpu() for k, v in rng[0].items()})
+            rng = gathered
+        if not dist_info.main:
+            return
+        training = {
+            "recipe": recipe, "seed": seed, "device": str(device), "amp": amp, "world_size": world,
+            "epochs_done": position["epoch"], "step_in_epoch": position["step"],
+            "images_per_second": (sum(rates) / len(rates)) if rates else None, "finished": final,
+        }
+        state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "scaler": scaler.state_dict(), "epoch": position["epoch"],
+                 "step": position["step"], "partial": dict(partial), "rng": rng}
+        metrics = {**(history[-1] if history else {}), "history": history}
+        checkpoint.save(ckpt_path, model, dataset=train_desc,
+                        training={**training, "test_dataset": test_desc}, metrics=metrics, state=state)
+
+    try:
+        from tqdm.auto import tqdm
+
+        for epoch in range(start_epoch, recipe["epochs"]):
+            order = _epoch_order(n, seed, epoch)
+            first = position["step"] if epoch == start_epoch else 0
+            if first == 0:
+                partial = {}
+            bar = tqdm(total=n_batches, initial=first, desc=f"epoch {epoch + 1}/{recipe['epochs']}",
+                       disable=not (progress and dist_info.main), leave=False, unit="batch")
+            t0, seen = time.perf_counter(), 0
+            for step, batch_idx in enumerate(_global_batches(order, bs)):
+                if step < first:
+                    continue
+                share = batch_idx[dist_info.rank::world]
+                if share.numel() == 0:  # fewer images left than ranks: every rank skips the batch
+                    position["step"] = step + 1
+                    continue
+                step_rng = _rng_state(device)
+                x = images[share].to(device, non_blocking=True)
+                with _autocast(device, amp):
+                    terms = step_module(x)
+                weight = share.numel() / batch_idx.numel() * world
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(terms["loss"] * weight).backward()
+                if recipe["clip_grad"]:
+                    scaler.unscale_(opt)
+                    nn.utils.clip_grad_norm_(model.parameters(), float(recipe["clip_grad"]))
+                mutating = True
+                scaler.step(opt)
+                scaler.update()
+                for key, value in terms.items():
+                    partial[key] = partial.get(key, 0.0) + float(value.detach().float()) * share.numel()
+                partial["_n"] = partial.get("_n", 0.0) + share.numel()
+                seen += batch_idx.numel()
+                position["step"] = step + 1
+                mutating, step_rng = False, None
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                loss_now = float(terms["loss"].detach())
+                bar.set_postfix(loss=f"{loss_now:.4g}", img_s=f"{rate:.0f}", refresh=False)
+                bar.update()
+            bar.close()
+            elapsed = time.perf_counter() - t0
+            if seen:
+                rates.append(seen / elapsed)
+            sums = dict(partial)
+            if world > 1:
+                import torch.distributed as dist
+
+                keys = sorted(sums)
+                totals = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=device)
+                dist.all_reduce(totals)
+                sums = dict(zip(keys, totals.tolist(), strict=True))
+            count = max(sums.pop("_n", 0.0), 1.0)
+            row: dict[str, Any] = {"epoch": epoch + 1}
+            row.update({f"train_{k}": v / count for k, v in sums.items()})
+            if test_images is not None and dist_info.main:
+                row.update({f"test_{k}": v for k, v in _evaluate(model, test_images, bs, device, amp).items()})
+            row["lr"] = opt.param_groups[0]["lr"]
+            row["images_per_second"] = seen / elapsed if seen else None
+            row["seconds"] = elapsed
+            if not math.isfinite(row.get("train_loss", 0.0)):
+                raise InfoprobeError(
+                    f"The training loss is {row['train_loss']} after epoch {epoch + 1}; lower the "
+                    "learning rate (--lr) or enable gradient clipping (recipe clip_grad)."
+                )
+            sched.step()
+            history.append(row)
+            position.update(epoch=epoch + 1, step=0)
+            partial = {}
+            if dist_info.main and metrics_path is not None:
+                with metrics_path.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+                if writer is not None:
+                    for key, value in row.items():
+                        if key != "epoch" and isinstance(value, int | float):
+                            writer.add_scalar(key, value, epoch + 1)
+            save(final=epoch + 1 == recipe["epochs"])
+    except BaseException:
+        # An interruption (Ctrl-C, a crash) keeps every finished step, unless it hit an optimizer
+        # update (half-updated state) or a distributed run (the other ranks may be gone).
+        if world == 1 and not mutating:
+            save(final=False, rng_now=step_rng)
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+    if position["epoch"] == start_epoch and start_epoch >= recipe["epochs"]:
+        save(final=True)  # nothing left to do: refresh the checkpoint's metadata
+    return TrainResult(
+        model=model, recipe=recipe, history=history, epochs_done=position["epoch"],
+        images_per_second=(sum(rates) / len(rates)) if rates else float("nan"),
+        device=str(device), checkpoint=ckpt_path if dist_info.main else None,
+    )

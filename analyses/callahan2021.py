@@ -773,6 +773,10 @@ def _dataset_section(dataset: str, r: dict[str, Any]) -> list[str]:
         for kind, ip in (("inn", ip_inn), ("classical", ip_cl)):
             lines.append(f"- {est}, {kind}: " + ", ".join(
                 f"{name} {_fmt(v, 2)}" for name, v in zip(m[kind]["layers"], ip[est]["ixt"], strict=True)))
+    lines += ["", "I(T_l;Y) with the class label Y (ceiling H(Y) ≈ log 10 = 2.30), input first:", ""]
+    for est in ["binned", *[f"noisy_{s}" for s in NOISE_SCALES]]:
+        for kind, ip in (("inn", ip_inn), ("classical", ip_cl)):
+            lines.append(f"- {est}, {kind}: " + ", ".join(_fmt(v, 2) for v in ip[est]["ity"]))
     if "inversion_error" in m["inn"]:
         worst = max(m["inn"]["inversion_error"].values())
         lines += ["", f"Exact invertibility of the INN before the bottleneck: inverting the blocks up to layer l "

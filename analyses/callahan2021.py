@@ -25,6 +25,10 @@ Usage (from the repository root)::
     python -m analyses.callahan2021 --dataset all --data-root ../shared/data           # full, GPU
     python -m analyses.callahan2021 --dataset mnist --quick --device cpu               # CPU, reduced
     python -m analyses.callahan2021 --dataset mnist --quick --reuse                    # re-analyse
+    python -m analyses.callahan2021 --render-only                                      # re-render .md
+
+The results file ends with a hand-written discussion below ``DISCUSSION_MARK``; re-rendering
+keeps it (re-read it against the new numbers).
 
 Only the public API is used: ``models.build``, ``models.training.train``,
 ``infoprobe.checkpoint``, ``infoprobe.record``, ``infoprobe.entropy / kl_divergence /
@@ -56,6 +60,7 @@ import models
 from infoprobe import checkpoint
 from infoprobe.data import ImageData, load_dataset
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators.histogram import bin_edges, histogram_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"inn": "inn-ae", "classical": "classical-ae"}
@@ -139,6 +144,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-joint", type=int, default=None, help="samples for the kNN KL (default 2000, quick 1000)")
     p.add_argument("--n-ip", type=int, default=None, help="samples for the information plane (default 2000; quick: 1000 MNIST, 500 CIFAR-10)")
     p.add_argument("--n-boot", type=int, default=None, help="resamples for intervals (default 100; quick: 20 MNIST, 10 CIFAR-10)")
+    p.add_argument("--render-only", action="store_true",
+                   help="only re-render the results .md from the existing .json (no training, no estimates)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     return p.parse_args(argv)
@@ -189,9 +196,12 @@ def get_model(kind: str, k: int, cfg: DatasetConfig, train_data: ImageData,
     if cfg.reuse and path.is_file():
         ckpt = checkpoint.load(path)
         model = checkpoint.build_model(ckpt, device=device)
-        info = {"source": "loaded", "checkpoint": str(path),
+        history = ckpt.metrics.get("history", [])
+        seconds = [h.get("seconds") for h in history]
+        info = {"source": "loaded", "checkpoint": str(path), "created": ckpt.created,
                 "epochs": ckpt.training.get("epochs_done"), "train_images": (ckpt.dataset or {}).get("n"),
-                "train_seconds": None, "recipe": ckpt.training.get("recipe")}
+                "train_seconds": sum(seconds) if seconds and None not in seconds else None,
+                "recipe": ckpt.training.get("recipe")}
     else:
         model = models.build(KINDS[kind], dataset=cfg.dataset, bottleneck=k)
         start = time.perf_counter()
@@ -311,6 +321,30 @@ def io_kl(x: Tensor, x_hat: Tensor, *, bins: int, edges: str) -> float:
     return infoprobe.kl_divergence(x, x_hat, method="histogram", bins=bins, edges=edges, smoothing=1.0).value
 
 
+def _bin_of(value: float, edges: Tensor) -> int:
+    """Index of the histogram bin that holds ``value`` (clamped to the first / last bin)."""
+    index = int((edges.cpu() <= value).sum()) - 1
+    return min(max(index, 0), edges.numel() - 2)
+
+
+def io_kl_anatomy(x: Tensor, x_hat: Tensor, *, bins: int = 100) -> dict[str, Any]:
+    """Where the preset's KL(input ‖ reconstruction) comes from: each histogram over its own range.
+
+    Returns both ranges, the (smoothed) probability of the first bin of each histogram, and the
+    share of the KL contributed by the bin with the largest term.
+    """
+    p_counts = histogram_counts(x, bin_edges(x, bins=bins)) + 1.0
+    q_counts = histogram_counts(x_hat, bin_edges(x_hat, bins=bins)) + 1.0
+    p, q = p_counts / p_counts.sum(), q_counts / q_counts.sum()
+    terms = p * torch.log(p / q)
+    top = int(terms.argmax())
+    return {"input_range": [float(x.min()), float(x.max())],
+            "output_range": [float(x_hat.min()), float(x_hat.max())],
+            "p_first_bin": float(p[0]), "q_first_bin": float(q[0]),
+            "q_bin_holding_zero": float(q[_bin_of(0.0, bin_edges(x_hat, bins=bins))]),
+            "kl": float(terms.sum()), "largest_term_bin": top, "largest_term": float(terms[top])}
+
+
 def _estimate_dict(estimate: Any) -> dict[str, Any]:
     return {"value": _finite(estimate.value), "ci": None if estimate.ci is None else list(estimate.ci),
             "method": estimate.method, "n": estimate.n, "d": estimate.d,
@@ -409,6 +443,7 @@ def analyse_dataset(cfg: DatasetConfig, *, log: Any = print) -> dict[str, Any]:
                 "training": info,
                 "test_l1": float((x_hat - x).abs().mean()),
                 "io_kl_preset": infoprobe.kl_divergence(x, x_hat, preset=PRESET).value,
+                "io_kl_anatomy": io_kl_anatomy(x, x_hat),
                 "io_kl_bins": {str(b): io_kl(x, x_hat, bins=b, edges="separate") for b in BINS},
                 "io_kl_shared_bins": {str(b): io_kl(x, x_hat, bins=b, edges="shared") for b in BINS},
                 "layers": [layer.name for layer in layers],
@@ -425,13 +460,13 @@ def analyse_dataset(cfg: DatasetConfig, *, log: Any = print) -> dict[str, Any]:
                 out["models"][kind] = entry
             else:
                 out["sweep"].setdefault(str(k), {})[kind] = {
-                    key: entry[key] for key in ("training", "test_l1", "io_kl_preset", "layers", "regions", "curves")}
+                    key: entry[key] for key in ("training", "test_l1", "io_kl_preset", "io_kl_anatomy", "layers", "regions", "curves")}
             log(f"[{cfg.dataset}] {kind} k={k}: L1 {entry['test_l1']:.4f}, "
                 f"io KL (preset) {entry['io_kl_preset']:.3f} nats ({time.perf_counter() - t0:.0f} s)")
             del model
     out["sweep"].setdefault(str(cfg.bottleneck), {}).update({
-        kind: {key: out["models"][kind][key] for key in ("training", "test_l1", "io_kl_preset", "layers",
-                                                          "regions", "curves")} for kind in KINDS})
+        kind: {key: out["models"][kind][key] for key in ("training", "test_l1", "io_kl_preset", "io_kl_anatomy",
+                                                          "layers", "regions", "curves")} for kind in KINDS})
     out["wall_seconds"] = time.perf_counter() - started
     plot_all(out, Path(cfg.figures), cfg.dataset)
     return out
@@ -669,7 +704,9 @@ def _dataset_section(dataset: str, r: dict[str, Any]) -> list[str]:
               "|---|---|---|---|---|---|"]
     for kind in KINDS:
         t = m[kind]["training"]
-        seconds = "loaded" if t.get("train_seconds") is None else f"{t['train_seconds']:.0f} s"
+        seconds = "?" if t.get("train_seconds") is None else f"{t['train_seconds']:.0f} s"
+        if t.get("source") == "loaded":
+            seconds += f" (checkpoint of {t.get('created') or '?'}, loaded with --reuse)"
         lines.append(f"| {kind} | {t.get('epochs')} | {t.get('train_images')} | {seconds} | "
                      f"{t.get('parameters'):,} | {_fmt(m[kind]['test_l1'], 4)} |")
     lines += ["", "### Input/output relative entropy KL(test inputs ‖ reconstructions)", ""]
@@ -708,6 +745,19 @@ def _dataset_section(dataset: str, r: dict[str, Any]) -> list[str]:
         s = r["sweep"][str(k)]
         lines.append(f"| {k} | {_fmt(s['inn']['test_l1'], 4)} | {_fmt(s['inn']['io_kl_preset'])} | "
                      f"{_fmt(s['classical']['test_l1'], 4)} | {_fmt(s['classical']['io_kl_preset'])} |")
+    lines += ["", "Anatomy of the preset's input/output KL (100 bins, each over its own range, +1): the "
+              "reconstruction's range, the input's mass in its first bin (the value 0 for MNIST), the "
+              "reconstruction's mass in its first bin and in the bin that holds 0, and the largest single "
+              "bin term of the KL sum:", "",
+              "| k | model | output range | p(first bin) | q(first bin) | q(bin of 0) | largest term (bin) | KL |",
+              "|---|---|---|---|---|---|---|---|"]
+    for k in sorted(int(k) for k in r["sweep"]):
+        for kind in KINDS:
+            a = r["sweep"][str(k)][kind].get("io_kl_anatomy")
+            if a:
+                lines.append(f"| {k} | {kind} | [{a['output_range'][0]:.3f}, {a['output_range'][1]:.3f}] | "
+                             f"{a['p_first_bin']:.3f} | {a['q_first_bin']:.2e} | {a['q_bin_holding_zero']:.3f} | "
+                             f"{a['largest_term']:.2f} ({a['largest_term_bin']}) | {a['kl']:.3f} |")
     lines += ["", f"### Layer-wise entropy and relative entropy (figures `callahan2021_entropy_{dataset}.png`, "
               f"`callahan2021_relative_entropy_{dataset}.png`)", ""]
     for kind in KINDS:
@@ -723,6 +773,10 @@ def _dataset_section(dataset: str, r: dict[str, Any]) -> list[str]:
         for kind, ip in (("inn", ip_inn), ("classical", ip_cl)):
             lines.append(f"- {est}, {kind}: " + ", ".join(
                 f"{name} {_fmt(v, 2)}" for name, v in zip(m[kind]["layers"], ip[est]["ixt"], strict=True)))
+    lines += ["", "I(T_l;Y) with the class label Y (ceiling H(Y) ≈ log 10 = 2.30), input first:", ""]
+    for est in ["binned", *[f"noisy_{s}" for s in NOISE_SCALES]]:
+        for kind, ip in (("inn", ip_inn), ("classical", ip_cl)):
+            lines.append(f"- {est}, {kind}: " + ", ".join(_fmt(v, 2) for v in ip[est]["ity"]))
     if "inversion_error" in m["inn"]:
         worst = max(m["inn"]["inversion_error"].values())
         lines += ["", f"Exact invertibility of the INN before the bottleneck: inverting the blocks up to layer l "
@@ -761,23 +815,31 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _write_markdown(folder: Path, results: dict[str, Any]) -> None:
+    md_path = folder / "callahan2021.md"
+    discussion = _kept_discussion(md_path)
+    md_path.write_text(render_markdown(results) + ("\n" + discussion if discussion else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     datasets = ("mnist", "cifar10") if args.dataset == "all" else (args.dataset,)
     command = "python -m analyses.callahan2021 " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     json_path = args.results / "callahan2021.json"
-    results: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    if args.render_only:
+        _write_markdown(args.results, json.loads(json_path.read_text()))
+        return 0
     for dataset in datasets:
         cfg = dataset_config(args, dataset)
         out = analyse_dataset(cfg)
         out.update(command=command, date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M"),
                    device=str(resolve_device(cfg.device)), threads=torch.get_num_threads())
+        # Read just before writing, so that runs of other datasets meanwhile are kept.
+        results: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
         results[dataset] = _clean(json.loads(json.dumps(out, default=_json_default)))
         args.results.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=1, allow_nan=False) + "\n")
-        md_path = args.results / "callahan2021.md"
-        discussion = _kept_discussion(md_path)
-        md_path.write_text(render_markdown(results) + ("\n" + discussion if discussion else ""))
+        _write_markdown(args.results, results)
         print(f"[{dataset}] done in {out['wall_seconds'] / 60:.1f} min; wrote {json_path}", flush=True)
     return 0
 

@@ -72,8 +72,9 @@ def test_outputs_exist_and_numbers_are_finite(run: dict[str, Path]) -> None:
 
 @pytest.mark.slow
 def test_preset_matches_numpy_scipy_and_reuse_reproduces(run: dict[str, Path]) -> None:
-    """The io KL equals scipy.stats.entropy of numpy histograms (100 own-range bins, +1), and
-    --reuse loads the checkpoints and reproduces the numbers."""
+    """The io KL equals scipy.stats.entropy of numpy histograms (100 own-range bins, +1);
+    --render-only keeps the hand-written discussion; --reuse loads the checkpoints and
+    reproduces the numbers."""
     results = json.loads((run["results"] / "callahan2021.json").read_text())["digits"]
     ckpt = checkpoint.load(run["runs"] / "digits-quick" / "classical-k8" / "checkpoint.pt")
     model = checkpoint.build_model(ckpt, device="cpu").eval()
@@ -84,6 +85,12 @@ def test_preset_matches_numpy_scipy_and_reuse_reproduces(run: dict[str, Path]) -
     q = np.histogram(x_hat.numpy().ravel(), bins=100)[0] + 1.0
     expected = scipy.stats.entropy(p, q)
     assert results["models"]["classical"]["io_kl_preset"] == pytest.approx(expected, rel=1e-5)
+
+    md_path = run["results"] / "callahan2021.md"
+    md_path.write_text(md_path.read_text() + "\n" + callahan2021.DISCUSSION_MARK + "\nhand-written text\n")
+    assert callahan2021.main([*run["argv"], "--render-only"]) == 0  # type: ignore[misc]
+    rendered = md_path.read_text()
+    assert "## digits" in rendered and rendered.endswith("hand-written text\n")
 
     argv = [*run["argv"], "--reuse"]  # type: ignore[misc]
     assert callahan2021.main(argv) == 0

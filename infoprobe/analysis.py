@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "analyze",
     "metrics_schema",
     "prepare_inputs",
-    "resolve_device",
 ]
 
 SCHEMA_VERSION = 1
@@ -575,16 +575,6 @@ def _check_mi_method(method: str) -> str:
 def metrics_schema() -> dict[str, Any]:
     """The JSON schema (draft 2020-12) that ``metrics.json`` follows."""
     return json.loads((Path(__file__).with_name("metrics_schema.json")).read_text())
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InfoprobeError("Device 'cuda' requested but CUDA is not available here; use --device cpu.")
-    return dev
 
 
 def prepare_inputs(data: Any, labels: Any, samples: int | None, seed: int) -> tuple[Tensor, np.ndarray | None, dict[str, Any]]:

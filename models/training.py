@@ -37,9 +37,10 @@ import torch
 from torch import Tensor, nn
 
 from infoprobe import checkpoint
+from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 
-__all__ = ["OPTIMIZERS", "TrainResult", "resolve_device", "resolve_recipe", "train"]
+__all__ = ["OPTIMIZERS", "TrainResult", "resolve_recipe", "train"]
 
 OPTIMIZERS = ("adam", "adamax", "sgd")
 RECIPE_KEYS = ("optimizer", "lr", "betas", "eps", "weight_decay", "momentum", "milestones",
@@ -64,16 +65,6 @@ class TrainResult:
     def final(self) -> dict[str, Any]:
         """The last epoch's metrics (empty if no epoch ran)."""
         return dict(self.history[-1]) if self.history else {}
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` is CUDA when available, else the CPU; asking for CUDA without it is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InfoprobeError("Device 'cuda' was requested but torch sees no CUDA device; use --device cpu or auto.")
-    return dev
 
 
 def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -67,3 +67,16 @@ def test_import_is_light() -> None:
     code = "import sys, infoprobe; print(any(m in sys.modules for m in ('umap', 'matplotlib', 'sklearn')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_device_resolution() -> None:
+    from infoprobe.device import resolve_device
+    from infoprobe.errors import InfoprobeError
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(InfoprobeError, match="Unknown device 'gpu0'"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(InfoprobeError, match="no CUDA device; use --device cpu"):
+            resolve_device("cuda")

@@ -34,7 +34,7 @@ def _train(model: torch.nn.Module, x: torch.Tensor, steps: int, lr: float = 2e-3
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return losses
 
 

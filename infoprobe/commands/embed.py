@@ -53,8 +53,9 @@ def codes(model: Any, x: Any, *, layer: str | None, device: Any, batch_size: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from infoprobe.analysis import AnalysisResult, prepare_inputs, resolve_device
+    from infoprobe.analysis import AnalysisResult, prepare_inputs
     from infoprobe.commands.analyze import load_data, load_model
+    from infoprobe.device import resolve_device
     from infoprobe.embedding import umap_embedding
     from infoprobe.plotting import plot_umap
 

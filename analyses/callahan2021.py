@@ -25,7 +25,7 @@ Usage (from the repository root)::
     python -m analyses.callahan2021 --dataset all --data-root ../shared/data           # full, GPU
     python -m analyses.callahan2021 --dataset mnist --quick --device cpu               # CPU, reduced
     python -m analyses.callahan2021 --dataset mnist --quick --reuse                    # re-analyse
-    python -m analyses.callahan2021 --render-only                                      # re-render .md
+    python -m analyses.callahan2021 --render-only                 # redraw figures + .md from the .json
 
 The results file ends with a hand-written discussion below ``DISCUSSION_MARK``; re-rendering
 keeps it (re-read it against the new numbers).
@@ -145,7 +145,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-ip", type=int, default=None, help="samples for the information plane (default 2000; quick: 1000 MNIST, 500 CIFAR-10)")
     p.add_argument("--n-boot", type=int, default=None, help="resamples for intervals (default 100; quick: 20 MNIST, 10 CIFAR-10)")
     p.add_argument("--render-only", action="store_true",
-                   help="only re-render the results .md from the existing .json (no training, no estimates)")
+                   help="only redraw the figures and re-render the .md from the existing .json (no training, no estimates)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     return p.parse_args(argv)
@@ -596,6 +596,9 @@ def plot_all(out: dict[str, Any], folder: Path, dataset: str) -> None:
     for kind in KINDS:
         ax.plot(ks, [out["sweep"][str(k)][kind]["io_kl_preset"] for k in ks], "o-", color=_COLORS[kind], label=kind)
     ax.set_xscale("log")
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.minorticks_off()
     ax.set_xlabel("bottleneck k")
     ax.set_ylabel("KL(input ‖ reconstruction), preset [nats]")
     ax.set_title("input/output relative entropy vs bottleneck")
@@ -827,7 +830,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m analyses.callahan2021 " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     json_path = args.results / "callahan2021.json"
     if args.render_only:
-        _write_markdown(args.results, json.loads(json_path.read_text()))
+        results = json.loads(json_path.read_text())
+        for dataset, out in results.items():
+            plot_all(out, args.figures, dataset)
+        _write_markdown(args.results, results)
         return 0
     for dataset in datasets:
         cfg = dataset_config(args, dataset)

@@ -25,7 +25,7 @@ Usage (from the repository root)::
     python -m analyses.callahan2021 --dataset all --data-root ../shared/data           # full, GPU
     python -m analyses.callahan2021 --dataset mnist --quick --device cpu               # CPU, reduced
     python -m analyses.callahan2021 --dataset mnist --quick --reuse                    # re-analyse
-    python -m analyses.callahan2021 --render-only                                      # re-render .md
+    python -m analyses.callahan2021 --render-only                 # redraw figures + .md from the .json
 
 The results file ends with a hand-written discussion below ``DISCUSSION_MARK``; re-rendering
 keeps it (re-read it against the new numbers).
@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 import infoprobe
 import models
@@ -61,6 +61,8 @@ from infoprobe import checkpoint
 from infoprobe.data import ImageData, load_dataset
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators.histogram import bin_edges, histogram_counts
+from models.base import Autoencoder
+from models.inn_autoencoder import INNAutoencoder
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"inn": "inn-ae", "classical": "classical-ae"}
@@ -72,7 +74,7 @@ BOTTLENECK = {"mnist": 20, "cifar10": 64, "digits": 8}
 SWEEP = {"mnist": (4, 20, 64), "cifar10": (16, 64, 256), "digits": (2, 8, 16)}
 QUICK_SWEEP = {"mnist": (4, 20, 64), "cifar10": (64,), "digits": (2, 8)}
 #: Reduced scale (--quick): training images, epochs per model, analysed test images.
-QUICK = {
+QUICK: dict[str, dict[str, Any]] = {
     "mnist": {"subset": 5000, "epochs": {"inn": 2, "classical": 10}, "n_test": 2000, "n_ip": 1000, "n_boot": 20},
     "cifar10": {"subset": 4000, "epochs": {"inn": 1, "classical": 1}, "n_test": 1000, "n_ip": 500, "n_boot": 10},
     "digits": {"subset": None, "epochs": {"inn": 2, "classical": 2}, "n_test": 360, "n_ip": 360, "n_boot": 10},
@@ -145,14 +147,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-ip", type=int, default=None, help="samples for the information plane (default 2000; quick: 1000 MNIST, 500 CIFAR-10)")
     p.add_argument("--n-boot", type=int, default=None, help="resamples for intervals (default 100; quick: 20 MNIST, 10 CIFAR-10)")
     p.add_argument("--render-only", action="store_true",
-                   help="only re-render the results .md from the existing .json (no training, no estimates)")
+                   help="only redraw the figures and re-render the .md from the existing .json (no training, no estimates)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     return p.parse_args(argv)
 
 
 def dataset_config(args: argparse.Namespace, dataset: str) -> DatasetConfig:
-    quick = QUICK[dataset] if args.quick else None
+    quick: dict[str, Any] | None = QUICK[dataset] if args.quick else None
     epochs: dict[str, int | None] = {"inn": args.epochs_inn, "classical": args.epochs_classical}
     if quick is not None:
         epochs = {k: quick["epochs"][k] if v is None else v for k, v in epochs.items()}
@@ -186,7 +188,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 def get_model(kind: str, k: int, cfg: DatasetConfig, train_data: ImageData,
-              test_data: ImageData) -> tuple[nn.Module, dict[str, Any]]:
+              test_data: ImageData) -> tuple[Autoencoder, dict[str, Any]]:
     """Train ``kind`` at bottleneck ``k`` (or load its checkpoint with ``--reuse``)."""
     from models.training import train
 
@@ -212,6 +214,8 @@ def get_model(kind: str, k: int, cfg: DatasetConfig, train_data: ImageData,
                 "train_images": min(cfg.subset or len(train_data), len(train_data)),
                 "train_seconds": time.perf_counter() - start, "recipe": result.recipe,
                 "images_per_second": result.images_per_second}
+    if not isinstance(model, Autoencoder):
+        raise InfoprobeError(f"Expected a zoo autoencoder in {path}, got {type(model).__name__}")
     model.eval()
     info["parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model, info
@@ -251,7 +255,7 @@ def _classical_layer(label: str) -> tuple[str, str]:
 
 
 @torch.no_grad()
-def record_pass(model: nn.Module, kind: str, images: Tensor, *, batch_size: int = 250) -> list[Layer]:
+def record_pass(model: Autoencoder, kind: str, images: Tensor, *, batch_size: int = 250) -> list[Layer]:
     """Every layer output of ``model.reconstruct`` on ``images``, input first, flattened to (n, d).
 
     INN: the Haar/coupling blocks forward, the code and the zero-padded latent, the blocks
@@ -270,16 +274,16 @@ def record_pass(model: nn.Module, kind: str, images: Tensor, *, batch_size: int 
 
 
 @torch.no_grad()
-def inn_inversion_errors(model: nn.Module, layers: list[Layer]) -> dict[str, float]:
+def inn_inversion_errors(model: INNAutoencoder, layers: list[Layer]) -> dict[str, float]:
     """max |x − f_{1..l}^{-1}(T_l)| for every forward INN block l: exact invertibility check."""
-    blocks = list(model.inn.items())  # type: ignore[union-attr]
+    blocks = list(model.inn.items())
     x = layers[0].values
     errors: dict[str, float] = {}
     for layer in layers[1:]:
         if layer.region != "forward":
             continue
         position = [name for name, _ in blocks].index(layer.label.removeprefix("inn."))
-        shapes = model.input_shape  # type: ignore[union-attr]
+        shapes = model.input_shape
         out: Tensor = layer.values.float()
         # Shape of the block's output: run one sample forward through the blocks up to l.
         probe = x[:1].float().view(1, *shapes)
@@ -454,7 +458,7 @@ def analyse_dataset(cfg: DatasetConfig, *, log: Any = print) -> dict[str, Any]:
                 entry["curves_bins"] = {str(b): layer_curves(layers, bins=b) for b in BINS}
                 entry["joint_kl"] = joint_kl(x, x_hat, cfg)
                 entry["info_plane"] = information_plane(layers, test_data.labels, cfg)
-                if kind == "inn":
+                if isinstance(model, INNAutoencoder):
                     entry["inversion_error"] = inn_inversion_errors(model, layers)
                 main_layers[kind] = layers
                 out["models"][kind] = entry
@@ -596,6 +600,9 @@ def plot_all(out: dict[str, Any], folder: Path, dataset: str) -> None:
     for kind in KINDS:
         ax.plot(ks, [out["sweep"][str(k)][kind]["io_kl_preset"] for k in ks], "o-", color=_COLORS[kind], label=kind)
     ax.set_xscale("log")
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.minorticks_off()
     ax.set_xlabel("bottleneck k")
     ax.set_ylabel("KL(input ‖ reconstruction), preset [nats]")
     ax.set_title("input/output relative entropy vs bottleneck")
@@ -827,7 +834,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m analyses.callahan2021 " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     json_path = args.results / "callahan2021.json"
     if args.render_only:
-        _write_markdown(args.results, json.loads(json_path.read_text()))
+        stored = json.loads(json_path.read_text())
+        for dataset, out in stored.items():
+            plot_all(out, args.figures, dataset)
+        _write_markdown(args.results, stored)
         return 0
     for dataset in datasets:
         cfg = dataset_config(args, dataset)

@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoints", type=Path, default=None, help="where to keep trained models (default: none kept)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each model from its checkpoint in --checkpoints (finished ones are reused)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     args = p.parse_args(argv)
@@ -95,7 +97,7 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *,
     start = time.perf_counter()
     print(f"[pie_manifold] training {tag} ({name}) ...", flush=True)
     train(model, train_data, test_data=test_data, epochs=epochs, device=args.device,
-          seed=args.seed, subset=args.subset, test_subset=args.test_subset, out=out, progress=False)
+          seed=args.seed, subset=args.subset, test_subset=args.test_subset, out=out, resume=args.resume, progress=False)
     model.eval()
     return model, time.perf_counter() - start
 

@@ -20,7 +20,7 @@ from infoprobe.cli import main as infoprobe
 
 # Epochs per family on digits (1,437 images): enough for visible structure, small enough for
 # the whole demo to stay within a few minutes on a 2-core CPU.
-EPOCHS = {"inn-ae": 8, "classical-ae": 20, "pie": 4, "vae": 4, "wae": 4, "selfvae": 3}
+EPOCHS = {"inn-ae": 30, "classical-ae": 100, "pie": 40, "vae": 60, "wae": 60, "selfvae": 30}
 ZOO = tuple(EPOCHS)
 
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         run(analyze + (["--no-umap"] if args.no_umap else []))
         runs.append(str(folder / "analysis"))
     if len(runs) > 1:
-        run(["compare", *runs, "--out", str(args.out / "compare")])
+        run(["compare", *runs, "--names", *args.families, "--out", str(args.out / "compare")])
     print(f"demo: {len(runs)} models trained and analyzed in {time.perf_counter() - start:.0f} s; "
           f"open {args.out}/<family>/analysis/report.html")
     return 0

@@ -125,6 +125,9 @@ def gaussian_entropy(
     return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet, []
 
 
+CONDITION_WARNING = 1e8
+
+
 def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = None) -> tuple[float, list[str]]:
     """KL(N_p ‖ N_q) in nats between the Gaussians fitted to ``p`` and ``q`` (closed form)."""
     if shrinkage not in (None, "ledoit-wolf"):
@@ -144,12 +147,26 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
             fits.append((sample.mean(0), _ledoit_wolf(sample)))
     (mu_p, cov_p), (mu_q, cov_q) = fits
     d = mu_p.shape[0]
-    chol_q = torch.linalg.cholesky(cov_q)
+    chol_q, info = torch.linalg.cholesky_ex(cov_q)
+    if int(info) != 0:
+        raise InfoprobeError(
+            f"Expected a positive-definite covariance of q for the Gaussian KL, got a singular one "
+            f"({d} features, {q.shape[0]} samples); pass shrinkage='ledoit-wolf' or drop constant features"
+        )
+    warnings = []
+    eigenvalues = torch.linalg.eigvalsh(cov_q)
+    condition = float(eigenvalues[-1] / eigenvalues[0])
+    if condition > CONDITION_WARNING:
+        warnings.append(
+            f"the covariance of q is ill-conditioned (condition number {condition:.2g}): q is close to a "
+            "lower-dimensional subspace, the true KL is very large or infinite and the value mostly "
+            "reflects the regularisation"
+        )
     trace = float(torch.cholesky_solve(cov_p, chol_q).diagonal().sum())
     diff = (mu_q - mu_p)[:, None]
     maha = float((diff * torch.cholesky_solve(diff, chol_q)).sum())
     value = 0.5 * (trace + maha - d + _logdet(cov_q, "q") - _logdet(cov_p, "p"))
-    return value, []
+    return value, warnings
 
 
 def gaussian_mi(x: torch.Tensor, y: torch.Tensor, *, bias_correction: bool = True) -> tuple[float, list[str]]:

@@ -177,6 +177,14 @@ def _interval(
     return (value + scale * low, value + scale * high)
 
 
+DEFAULT_METHOD = "knn"  # entropy and KL; method=None means "the default, or the preset's"
+
+_NEGATIVE = (
+    "negative estimate of a non-negative quantity: the estimator is biased at this sample size "
+    "and dimension; read it as 'about 0 or unresolved', not as a value"
+)
+
+
 def _finish(
     value: float,
     warnings: list[str],
@@ -186,23 +194,27 @@ def _finish(
     d: int,
     base: Any,
     interval: tuple[float, float] | None,
+    nonnegative: bool = False,
 ) -> Estimate:
     divisor, units = log_base(base)
+    if nonnegative and value < 0:
+        warnings = [*warnings, _NEGATIVE]
     ci = None if interval is None else (interval[0] / divisor, interval[1] / divisor)
     return Estimate(value / divisor, ci, method, n, d, units, tuple(dict.fromkeys(warnings)))
 
 
 def _resolve_preset(
-    quantity: str, method: str, preset: str | None, options: dict[str, Any]
+    quantity: str, method: str | None, preset: str | None, options: dict[str, Any]
 ) -> tuple[str, dict[str, Any], str]:
     if preset is None:
+        method = DEFAULT_METHOD if method is None else method
         return method, options, method
     if options:
         raise InfoprobeError(
             f"Preset {preset!r} fixes every option, got extra options {sorted(options)}; drop them or the preset"
         )
     preset_method, preset_opts = preset_options(preset, quantity)
-    if method not in ("knn", preset_method):  # "knn" is the signature default: not a choice
+    if method not in (None, preset_method):
         raise InfoprobeError(
             f"Preset {preset!r} uses method {preset_method!r}, got method={method!r}; drop method= or the preset"
         )
@@ -212,7 +224,7 @@ def _resolve_preset(
 def entropy(
     x: Any,
     *,
-    method: str = "knn",
+    method: str | None = None,
     base: Any = "e",
     preset: str | None = None,
     ci: float | None = None,
@@ -223,7 +235,7 @@ def entropy(
 ) -> Estimate:
     """Entropy of the samples ``x`` (n_samples, *features), in nats (base "e") or bits (base 2).
 
-    ``method`` is one of `available("entropy")`; ``options`` go to it (e.g. ``k`` for "knn",
+    ``method`` is one of `available("entropy")` (default "knn", or the preset's); ``options`` go to it (e.g. ``k`` for "knn",
     ``bins`` for "histogram"). ``preset="callahan2021"`` reproduces Callahan & Paskett (2021).
     ``ci=0.95`` adds a bootstrap/subsampling interval from ``n_boot`` resamples, seeded by
     ``seed`` (which also seeds the kNN duplicate jitter). Computes on ``device`` (default: x's).
@@ -244,7 +256,7 @@ def kl_divergence(
     p: Any,
     q: Any,
     *,
-    method: str = "knn",
+    method: str | None = None,
     base: Any = "e",
     preset: str | None = None,
     ci: float | None = None,
@@ -255,7 +267,8 @@ def kl_divergence(
 ) -> Estimate:
     """KL divergence D(p ‖ q) from samples of p and of q (sample sizes may differ).
 
-    ``method`` is one of `available("kl_divergence")`; see `entropy` for the other arguments.
+    ``method`` is one of `available("kl_divergence")` (default "knn", or the preset's); see
+    `entropy` for the other arguments. KL is non-negative: a negative estimate carries a warning.
     ``preset="callahan2021"`` bins each array over its own range, as the reference analysis did.
     """
     log_base(base)
@@ -273,7 +286,8 @@ def kl_divergence(
     interval = None
     if ci is not None:
         interval = _interval(call, [pt, qt], value, ci=ci, n_boot=n_boot, seed=seed, scheme=spec.resampling, paired=False)
-    return _finish(value, warnings, method=label, n=pt.shape[0], d=pt.shape[1], base=base, interval=interval)
+    return _finish(value, warnings, method=label, n=pt.shape[0], d=pt.shape[1], base=base,
+                   interval=interval, nonnegative=True)
 
 
 def _label_mi(entropy_method: Method, options: dict[str, Any], seed: int) -> Callable[..., tuple[float, list[str]]]:
@@ -341,4 +355,5 @@ def mutual_information(
     interval = None
     if ci is not None:
         interval = _interval(call, [xt, yt], value, ci=ci, n_boot=n_boot, seed=seed, scheme=spec.resampling, paired=True)
-    return _finish(value, warnings, method=method, n=xt.shape[0], d=d, base=base, interval=interval)
+    return _finish(value, warnings, method=method, n=xt.shape[0], d=d, base=base, interval=interval,
+                   nonnegative=True)

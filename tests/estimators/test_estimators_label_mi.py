@@ -54,3 +54,37 @@ def test_singleton_classes_are_left_out_with_a_warning() -> None:
     assert any("single member" in w for w in est.warnings)
     with pytest.raises(InfoprobeError, match="at least one class with 2 or more samples"):
         infoprobe.mutual_information(np.arange(4.0)[:, None], np.arange(4), k=1)
+
+
+def test_negative_estimates_of_non_negative_quantities_are_flagged() -> None:
+    # KL between two samples of one distribution and MI of independent samples scatter around 0
+    rng = np.random.default_rng(5)
+    estimates = []
+    for _ in range(4):
+        x, y = rng.standard_normal((200, 5)), rng.standard_normal((200, 5))
+        estimates += [infoprobe.kl_divergence(x, y), infoprobe.mutual_information(x, y)]
+    negative = [e for e in estimates if e.value < 0]
+    assert negative, "expected some negative small-sample estimates in this set-up"
+    assert all(any("negative estimate" in w for w in e.warnings) for e in negative)
+    assert not any(any("negative estimate" in w for w in e.warnings) for e in estimates if e.value >= 0)
+
+
+def test_a_preset_with_a_different_method_is_refused() -> None:
+    x = np.random.default_rng(6).standard_normal((100, 3))
+    with pytest.raises(InfoprobeError, match="Preset 'callahan2021' uses method 'histogram', got method='knn'"):
+        infoprobe.entropy(x, method="knn", preset="callahan2021")
+    assert infoprobe.entropy(x, preset="callahan2021").method == "histogram[callahan2021]"
+
+
+def test_gaussian_kl_flags_an_ill_conditioned_q_and_refuses_a_singular_one() -> None:
+    rng = np.random.default_rng(7)
+    p = rng.standard_normal((500, 3))
+    q = rng.standard_normal((500, 3))
+    assert not infoprobe.kl_divergence(p, q, method="gaussian").warnings
+    q_flat = q.copy()
+    q_flat[:, 2] = q_flat[:, 0] + 1e-6 * rng.standard_normal(500)  # almost on a plane
+    est = infoprobe.kl_divergence(p, q_flat, method="gaussian")
+    assert est.value > 1e4 and any("ill-conditioned" in w for w in est.warnings)
+    q_flat[:, 2] = q_flat[:, 0]
+    with pytest.raises(InfoprobeError, match="positive-definite covariance of q"):
+        infoprobe.kl_divergence(p, q_flat, method="gaussian")

@@ -34,6 +34,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -216,7 +217,10 @@ def _read_idx(path: Path) -> np.ndarray:
         raw = fh.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise InfoprobeError(f"{path} is not an IDX file (bad magic number); re-download it.")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    dtypes: dict[int, np.dtype[Any]] = {
+        code: np.dtype(name)
+        for code, name in {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}.items()
+    }
     if raw[2] not in dtypes:
         raise InfoprobeError(f"{path}: unknown IDX data type code {raw[2]:#x}.")
     ndim = raw[3]

@@ -38,10 +38,10 @@ def test_interrupted_save_leaves_previous_file_intact(tmp_path: Path, monkeypatc
 
     def exploding_save(obj: object, f: object, *args: object, **kwargs: object) -> None:
         f.write(b"partial bytes")  # type: ignore[attr-defined]
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt("simulated interruption")
 
     monkeypatch.setattr(torch, "save", exploding_save)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated interruption"):
         checkpoint.save(path, tiny_model(1))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["m.pt"]  # no temporary file left behind

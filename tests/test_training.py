@@ -75,7 +75,7 @@ class _Interrupt:
     def __call__(self, module: nn.Module, args: Any) -> None:
         self.calls += 1
         if self.calls == self.at_call:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("simulated interruption")
 
 
 @pytest.mark.parametrize("name", ["inn-ae", "classical-ae"])
@@ -136,7 +136,7 @@ def test_resume_after_interruption_mid_epoch_matches_uninterrupted(factory, digi
     model = factory()
     stop = _Interrupt(at_call=7)  # 4 batches per epoch: stop at step 3 of epoch 2
     handle = getattr(model, "bottleneck", getattr(model, "enc", None)).register_forward_pre_hook(stop)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated interruption"):
         train(model, digits, out=tmp_path / "cut", progress=False, seed=7, batch_size=64,
               epochs=3, recipe=recipe)
     handle.remove()

@@ -28,7 +28,7 @@ import os
 import pickle
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,25 +199,39 @@ def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cp
     )
 
 
-def build_model(checkpoint: Checkpoint, *, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the checkpoint's model through the zoo registry and load its weights.
+def build_model(
+    checkpoint: Checkpoint,
+    *,
+    device: str | torch.device = "cpu",
+    factory: Callable[..., nn.Module] | None = None,
+) -> nn.Module:
+    """Rebuild the checkpoint's model and load its weights (in eval mode, on ``device``).
 
-    This is the one place where infoprobe turns a file back into a model.
+    Without ``factory`` the model comes from the zoo registry by the checkpoint's name — the one
+    place where infoprobe turns a file back into a model. With ``factory`` (a user's own
+    ``nn.Module`` builder) it is ``factory(**model_config)``, and a bare state_dict is fine.
     """
-    if checkpoint.model_name is None:
-        raise InfoprobeError(
-            f"{checkpoint.path} is a bare state_dict without a model name; pass the model's "
-            "factory (--model package.module:factory)."
-        )
-    import models
+    if factory is None:
+        if checkpoint.model_name is None:
+            raise InfoprobeError(
+                f"{checkpoint.path} is a bare state_dict without a model name; pass the model's "
+                "factory (--model package.module:factory)."
+            )
+        import models
 
-    model = models.build(checkpoint.model_name, **checkpoint.model_config)
+        model = models.build(checkpoint.model_name, **checkpoint.model_config)
+        source = f"model {checkpoint.model_name!r} built with {checkpoint.model_config}"
+    else:
+        model = factory(**checkpoint.model_config)
+        if not isinstance(model, nn.Module):
+            raise InfoprobeError(
+                f"The model factory {getattr(factory, '__name__', factory)!r} returned a "
+                f"{type(model).__name__}, expected an nn.Module."
+            )
+        source = f"the model from {getattr(factory, '__qualname__', factory)!r}"
     try:
         model.load_state_dict(checkpoint.state_dict)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise InfoprobeError(
-            f"The weights in {checkpoint.path} do not fit model {checkpoint.model_name!r} built "
-            f"with {checkpoint.model_config}: {first}"
-        ) from exc
+        raise InfoprobeError(f"The weights in {checkpoint.path} do not fit {source}: {first}") from exc
     return model.to(device).eval()

@@ -119,3 +119,17 @@ def test_unsupported_format_version(tmp_path: Path) -> None:
 def test_config_must_be_json(tmp_path: Path) -> None:
     with pytest.raises(InfoprobeError, match="JSON-able"):
         checkpoint.save(tmp_path / "m.pt", tiny_model(), training={"when": object()})
+
+
+def test_build_model_with_a_user_factory(tmp_path: Path) -> None:
+    model = tiny_model().eval()
+    torch.save(model.state_dict(), tmp_path / "sd.pt")
+    ckpt = checkpoint.load(tmp_path / "sd.pt")
+    rebuilt = checkpoint.build_model(ckpt, factory=lambda: tiny_model(seed=5))
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(rebuilt.reconstruct(x), model.reconstruct(x))
+    with pytest.raises(InfoprobeError, match=r"returned a dict, expected an nn\.Module"):
+        checkpoint.build_model(ckpt, factory=lambda: {})
+    with pytest.raises(InfoprobeError, match="do not fit the model from"):
+        checkpoint.build_model(ckpt, factory=lambda: torch.nn.Linear(2, 2))

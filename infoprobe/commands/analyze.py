@@ -42,6 +42,8 @@ def add_model_data_options(parser: argparse.ArgumentParser) -> None:
                         "the zoo registry; the checkpoint may then be a bare state_dict")
     parser.add_argument("--dataset", help="dataset name (default: the one named in the checkpoint)")
     parser.add_argument("--data-root", type=Path, help="folder with the dataset files ($INFOPROBE_DATA)")
+    parser.add_argument("--download", action="store_true",
+                        help="download missing MNIST / CIFAR-10 files (checksums verified)")
     parser.add_argument("--split", default="test", choices=["train", "test"], help="(default: %(default)s)")
     parser.add_argument("--samples", type=int, metavar="N", help="analyse a seeded random subset of N images")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
@@ -77,24 +79,11 @@ def _import_factory(spec: str) -> Any:
 
 def load_model(path: str | os.PathLike[str], *, model_spec: str | None = None) -> tuple[Any, Any]:
     """The checkpoint and its model (on the CPU, in eval mode), via the registry or ``model_spec``."""
-    import torch
-
     from infoprobe.checkpoint import build_model, load
-    from infoprobe.errors import InfoprobeError
 
     ckpt = load(path)
-    if model_spec is None:
-        return ckpt, build_model(ckpt)
-    factory = _import_factory(model_spec)
-    model = factory(**ckpt.model_config) if ckpt.model_config else factory()
-    if not isinstance(model, torch.nn.Module):
-        raise InfoprobeError(f"--model {model_spec} returned a {type(model).__name__}, expected an nn.Module.")
-    try:
-        model.load_state_dict(ckpt.state_dict)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise InfoprobeError(f"The weights in {path} do not fit the model from {model_spec}: {first}") from exc
-    return ckpt, model.eval()
+    factory = None if model_spec is None else _import_factory(model_spec)
+    return ckpt, build_model(ckpt, factory=factory)
 
 
 def load_data(ckpt: Any, args: argparse.Namespace) -> Any:
@@ -107,7 +96,7 @@ def load_data(ckpt: Any, args: argparse.Namespace) -> Any:
         raise InfoprobeError(
             f"{ckpt.path} names no dataset; pass --dataset (digits, mnist, cifar10 or synthetic)."
         )
-    return load_dataset(name, split=args.split, root=args.data_root)
+    return load_dataset(name, split=args.split, root=args.data_root, download=args.download)
 
 
 def run(args: argparse.Namespace) -> int:

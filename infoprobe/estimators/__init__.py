@@ -7,24 +7,29 @@ Pure: arrays or tensors in, `Estimate` out. One module per family (`histogram`, 
 
 from __future__ import annotations
 
-from infoprobe.estimators._base import Estimate
+from infoprobe.estimators.estimate import STATUSES, Estimate, EstimationError, Flag
 from infoprobe.estimators.registry import (
     Method,
     available,
     entropy,
+    independent_halves,
     kl_divergence,
     mutual_information,
 )
 from infoprobe.estimators.streaming import RunningHistogram, RunningMoments, histogram_estimate
 
 __all__ = [
+    "STATUSES",
     "Estimate",
+    "EstimationError",
+    "Flag",
     "Method",
     "RunningHistogram",
     "RunningMoments",
     "available",
     "entropy",
     "histogram_estimate",
+    "independent_halves",
     "kl_divergence",
     "mutual_information",
 ]

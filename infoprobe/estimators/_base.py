@@ -1,4 +1,4 @@
-"""The `Estimate` result, input validation and unit conversion shared by every estimator.
+"""Input validation and unit conversion shared by every estimator (`Estimate` lives in `estimate`).
 
 Every estimator works in nats internally; `to_base` converts at the very end.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,12 +17,11 @@ from infoprobe.errors import InfoprobeError
 __all__ = [
     "CPU_CHUNK_BYTES",
     "MAX_CHUNK_BYTES",
-    "Estimate",
     "as_labels",
     "as_samples",
     "is_labels",
     "log_base",
-    "resolve_device",
+    "sample_device",
     "rows_per_chunk",
 ]
 
@@ -31,40 +29,6 @@ __all__ = [
 # big ones; on a GPU big blocks are faster. MAX_CHUNK_BYTES bounds the memory either way.
 CPU_CHUNK_BYTES = 4 * 2**20
 MAX_CHUNK_BYTES = 256 * 2**20
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One estimated information quantity.
-
-    ``value`` is in ``units`` ("nats" or "bits"); ``ci`` is a (low, high) confidence interval
-    in the same units or None; ``n`` is the number of samples (of the first argument for a
-    divergence) and ``d`` the number of features (summed over both arguments for mutual
-    information). ``warnings`` says when the number should not be trusted (near a ceiling,
-    too few samples for the dimension, duplicated points). ``float(est)`` gives ``value``.
-    """
-
-    value: float
-    ci: tuple[float, float] | None
-    method: str
-    n: int
-    d: int
-    units: str
-    warnings: tuple[str, ...] = field(default=())
-
-    def __float__(self) -> float:
-        return float(self.value)
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-    def __str__(self) -> str:
-        text = f"{self.value:.6g} {self.units} ({self.method}, n={self.n}, d={self.d})"
-        if self.ci is not None:
-            text += f" CI [{self.ci[0]:.6g}, {self.ci[1]:.6g}]"
-        for message in self.warnings:
-            text += f"\n  warning: {message}"
-        return text
 
 
 def log_base(base: Any) -> tuple[float, str]:
@@ -81,7 +45,7 @@ def log_base(base: Any) -> tuple[float, str]:
     raise InfoprobeError(f"Expected base 'e' (nats) or 2 (bits), got {base!r}; pass base='e' or base=2")
 
 
-def resolve_device(x: Any, device: str | torch.device | None) -> torch.device:
+def sample_device(x: Any, device: str | torch.device | None) -> torch.device:
     """The explicit ``device`` if given, else the device ``x`` lives on (CPU for numpy)."""
     if device is not None:
         return torch.device(device)
@@ -130,7 +94,7 @@ def as_samples(
     float32 and float64 keep their dtype (the histogram methods bin in the input's precision,
     as numpy does); integers, booleans and half precision become float64 / float32.
     """
-    tensor = _to_tensor(x, name).to(resolve_device(x, device))
+    tensor = _to_tensor(x, name).to(sample_device(x, device))
     if tensor.ndim == 0:
         raise InfoprobeError(
             f"Expected samples shaped (n_samples, n_features) for {name}, got a scalar; "

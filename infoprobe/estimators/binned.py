@@ -32,21 +32,12 @@ def _plugin_entropy(codes: torch.Tensor) -> float:
     return float(-(p * torch.log(p)).sum())
 
 
-def _ceiling_warning(value: float, n: int) -> list[str]:
-    if value >= 0.95 * math.log(n):
-        return [
-            f"binned entropy {value:.3g} nats is near its ceiling log n = {math.log(n):.3g}: almost every "
-            "sample has its own pattern; use fewer bins or more samples"
-        ]
-    return []
-
-
 def binned_entropy(
     x: torch.Tensor, *, bins: int = 30, range: tuple[float, float] | None = None
 ) -> tuple[float, list[str]]:
     """Plug-in entropy (nats) of the joint bin patterns of the samples ``x``."""
     value = _plugin_entropy(patterns(x, bins=bins, range=range))
-    return value, _ceiling_warning(value, x.shape[0])
+    return value, []
 
 
 def binned_mi(
@@ -61,4 +52,4 @@ def binned_mi(
     cy = y[:, None] if (y.dtype == torch.int64 and y.ndim == 1) else patterns(y, bins=bins)
     hx, hy = _plugin_entropy(cx), _plugin_entropy(cy)
     hxy = _plugin_entropy(torch.cat([cx, cy], 1))
-    return hx + hy - hxy, _ceiling_warning(hx, x.shape[0])
+    return hx + hy - hxy, []

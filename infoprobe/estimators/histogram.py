@@ -122,11 +122,7 @@ def histogram_entropy(
     """
     edges = bin_edges(x, bins=bins, range=range)
     counts = histogram_counts(x, edges)
-    value = entropy_from_counts(counts, smoothing=smoothing, correction=correction)
-    warnings = []
-    if value >= 0.95 * math.log(_check_bins(bins)):
-        warnings.append(f"histogram entropy {value:.3g} nats is near its ceiling log(bins) = {math.log(bins):.3g}")
-    return value, warnings
+    return entropy_from_counts(counts, smoothing=smoothing, correction=correction), []
 
 
 def histogram_kl(

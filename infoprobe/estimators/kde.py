@@ -16,7 +16,14 @@ import torch
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import rows_per_chunk
 
-__all__ = ["kde_entropy", "kde_mi", "pairwise_term"]
+__all__ = ["DEFAULT_NOISE_VAR", "kde_entropy", "kde_mi", "noise_entropy", "pairwise_term"]
+
+DEFAULT_NOISE_VAR = 0.1
+
+
+def noise_entropy(d: int, noise_var: float) -> float:
+    """Entropy (nats) of the noise N(0, noise_var·I_d): d/2·log(2πe·noise_var)."""
+    return 0.5 * d * math.log(2 * math.pi * math.e * noise_var)
 
 
 def pairwise_term(x: torch.Tensor, *, noise_var: float) -> float:
@@ -38,23 +45,13 @@ def pairwise_term(x: torch.Tensor, *, noise_var: float) -> float:
     return math.log(n) - total / n
 
 
-def _ceiling_warning(term: float, n: int) -> list[str]:
-    if term >= 0.95 * math.log(n):
-        return [
-            f"kde pairwise term {term:.3g} nats is near its ceiling log n = {math.log(n):.3g}: "
-            "every point is isolated at this noise_var; increase noise_var or n"
-        ]
-    return []
-
-
-def kde_entropy(x: torch.Tensor, *, noise_var: float = 0.1) -> tuple[float, list[str]]:
+def kde_entropy(x: torch.Tensor, *, noise_var: float = DEFAULT_NOISE_VAR) -> tuple[float, list[str]]:
     """Kolchinsky–Tracey upper bound on the entropy (nats) of x + N(0, noise_var·I)."""
-    n, d = x.shape
-    term = pairwise_term(x, noise_var=noise_var)
-    return 0.5 * d * math.log(2 * math.pi * math.e * noise_var) + term, _ceiling_warning(term, n)
+    term = pairwise_term(x, noise_var=noise_var)  # validates noise_var first
+    return noise_entropy(x.shape[1], noise_var) + term, []
 
 
-def kde_mi(x: torch.Tensor, y: torch.Tensor, *, noise_var: float = 0.1) -> tuple[float, list[str]]:
+def kde_mi(x: torch.Tensor, y: torch.Tensor, *, noise_var: float = DEFAULT_NOISE_VAR) -> tuple[float, list[str]]:
     """H(X) + H(Y) − H(X, Y) (nats) with Kolchinsky–Tracey entropies at one noise_var."""
     hx, wx = kde_entropy(x, noise_var=noise_var)
     hy, wy = kde_entropy(y, noise_var=noise_var)

@@ -36,9 +36,16 @@ import torch
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import rows_per_chunk
 
-__all__ = ["JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_label_mi", "ksg_mi"]
+__all__ = ["DEFAULT_K", "JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_ceiling", "ksg_label_mi", "ksg_mi"]
 
 JITTER = 1e-10
+DEFAULT_K = 3
+
+
+def ksg_ceiling(n: int, k: int = DEFAULT_K) -> float:
+    """ψ(n) − ψ(k): the KSG estimate when X and Y determine each other (ties broken), its largest value."""
+    digamma = torch.special.digamma
+    return float(digamma(torch.tensor(float(n), dtype=torch.float64)) - digamma(torch.tensor(float(k), dtype=torch.float64)))
 
 
 def _check_k(k: int, n: int, what: str) -> None:
@@ -152,7 +159,7 @@ def _dimension_warning(n: int, d: int) -> list[str]:
     return []
 
 
-def knn_entropy(x: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+def knn_entropy(x: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
     """Kozachenko–Leonenko differential entropy (nats), Euclidean k-th neighbour distances."""
     n, d = x.shape
     _check_k(k, n, "x")
@@ -167,7 +174,7 @@ def knn_entropy(x: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, l
     return value, warnings + _dimension_warning(n, d)
 
 
-def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
     """Wang–Kulkarni–Verdú kNN estimate of KL(p ‖ q) in nats; n ≠ m allowed."""
     n, d = p.shape
     m = q.shape[0]
@@ -204,7 +211,7 @@ def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(out, 1)
 
 
-def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
     """Kraskov–Stögbauer–Grassberger mutual information I(X;Y) (estimator 1, max-norm), nats."""
     n = x.shape[0]
     _check_k(k, n, "x")
@@ -254,7 +261,7 @@ def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     return torch.stack([rs, k_used[index], torch.cat(counts).to(torch.float64)])
 
 
-def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = 3, seed: int = 0) -> tuple[float, list[str]]:
+def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
     """I(X;Y) between continuous ``x`` and integer class ``labels`` (Ross 2014), in nats."""
     n = x.shape[0]
     _check_k(k, n, "x")

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators._base import Estimate, as_samples, log_base
+from infoprobe.estimators._base import as_samples, log_base
+from infoprobe.estimators.estimate import Estimate
 from infoprobe.estimators.gaussian import (
     Moments,
     covariance,

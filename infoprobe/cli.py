@@ -3,7 +3,8 @@
 Every subcommand lives in ``infoprobe/commands/<name>.py`` with ``HELP`` (one line),
 ``configure(parser)`` and ``run(args) -> int``; adding one is one module plus one line in
 ``COMMANDS``. A user error (``InfoprobeError``, a missing file) is one line on stderr and
-exit status 2; ``--debug`` shows the traceback instead.
+exit status 2, naming the flag where the library names its parameter; ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(p)
-        p.set_defaults(_run=module.run)
+        flags = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings}
+        p.set_defaults(_run=module.run, _flags=flags)
     return parser
 
 
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        parameter = getattr(exc, "parameter", None)
+        if parameter in args._flags:  # the library speaks of parameters, the command line of flags
+            message = message.replace(f"{parameter}=", f"{args._flags[parameter]} ").replace(
+                parameter, args._flags[parameter])
         print(f"infoprobe: error: {message}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:

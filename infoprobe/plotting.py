@@ -1,4 +1,4 @@
-"""Figures of an :class:`~infoprobe.analysis.AnalysisResult`; they read it and never recompute.
+"""Figures of an :class:`~infoprobe.results.AnalysisResult`; they read it and never recompute.
 
 - ``entropy.png``: entropy per layer along the pass, regions shaded (Callahan & Paskett 2021,
   Fig. 3): forward pass / encoder, bottleneck, inverse pass / decoder; one panel per estimator.
@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from infoprobe.analysis import AnalysisResult
+    from infoprobe.results import AnalysisResult
 
 __all__ = [
     "FIGURES",
     "plot_all",
     "plot_compare",
     "plot_entropy",
+    "plot_entropy_change",
     "plot_info_plane",
     "plot_reconstructions",
     "plot_relative_entropy",
@@ -83,24 +84,17 @@ def _layer_axis(ax: Any, result: AnalysisResult) -> None:
     ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
-def _methods(result: AnalysisResult, quantity: str) -> list[str]:
-    out: list[str] = []
-    for row in result.layers:
-        out += [m for m in getattr(row, quantity) if m not in out]
-    return out
-
-
-def _series(result: AnalysisResult, quantity: str, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[bool]]:
-    vals, lo, hi, flags = [], [], [], []
-    for row in result.layers:
-        est = getattr(row, quantity).get(method)
-        v = np.nan if est is None or est.value is None else est.value
-        vals.append(v)
+def _series(result: AnalysisResult, group: str, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Values, interval bounds and an "ok" mask per layer; missing / non-finite values are NaN."""
+    vals, lo, hi, ok = [], [], [], []
+    for est in result.series(group, method):
+        value = np.nan if est is None or not math.isfinite(est.value) else est.value
+        vals.append(value)
         c = None if est is None else est.ci
-        lo.append(np.nan if c is None or c[0] is None else c[0])
-        hi.append(np.nan if c is None or c[1] is None else c[1])
-        flags.append(bool(est is not None and est.near_ceiling))
-    return np.array(vals, float), np.array(lo, float), np.array(hi, float), flags
+        lo.append(np.nan if c is None else c[0])
+        hi.append(np.nan if c is None else c[1])
+        ok.append(bool(est is not None and est.ok))
+    return np.array(vals, float), np.array(lo, float), np.array(hi, float), np.array(ok, bool)
 
 
 def _title(result: AnalysisResult) -> str:
@@ -111,7 +105,7 @@ def _title(result: AnalysisResult) -> str:
 
 def _per_layer(result: AnalysisResult, path: str | os.PathLike[str], quantity: str, ylabel: str, what: str) -> Path:
     plt = _plt()
-    methods = _methods(result, quantity)
+    methods = result.methods(quantity)
     n = max(1, len(methods))
     width = min(MAX_WIDTH, max(7.0, 0.35 * len(result.layers) + 2))
     fig, axes = plt.subplots(n, 1, figsize=(width, 2.6 * n + 1.2), sharex=True, squeeze=False)
@@ -122,13 +116,16 @@ def _per_layer(result: AnalysisResult, path: str | os.PathLike[str], quantity: s
             ax.text(0.5, 0.5, f"no {what} estimates", transform=ax.transAxes, ha="center")
             continue
         method = methods[k]
-        vals, lo, hi, flags = _series(result, quantity, method)
-        ax.plot(x, vals, "o-", color="#1f4e79", ms=4 if len(x) <= MAX_TICKS else 1.5, lw=1.5, label=method)
-        if np.isfinite(lo).any():
-            ax.fill_between(x, lo, hi, color="#1f4e79", alpha=0.2, lw=0, label="95 % interval")
-        flagged = np.array(flags) & np.isfinite(vals)
-        if flagged.any():
-            ax.plot(x[flagged], vals[flagged], "x", color="#c00000", ms=8, label="near ceiling")
+        vals, lo, hi, ok = _series(result, quantity, method)
+        shown = np.where(ok, vals, np.nan)
+        ax.plot(x, shown, "o-", color="#1f4e79", ms=4 if len(x) <= MAX_TICKS else 1.5, lw=1.5, label=method)
+        if np.isfinite(lo[ok]).any():
+            ax.fill_between(x, np.where(ok, lo, np.nan), np.where(ok, hi, np.nan), color="#1f4e79",
+                            alpha=0.2, lw=0, label=f"{result.settings.get('ci', 0.95):.0%} interval")
+        flagged = ~ok & np.isfinite(vals)
+        if flagged.any():  # a value that is not "ok" is never drawn as a plain point
+            ax.plot(x[flagged], vals[flagged], "x", color="#c00000", ms=7,
+                    label="not ok (status in the report)")
         ax.set_ylabel(f"{ylabel}\n[{method}] (nats)", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -157,13 +154,22 @@ def plot_relative_entropy(result: AnalysisResult, path: str | os.PathLike[str]) 
     return _per_layer(result, path, "relative_entropy", "KL(prev ‖ layer)", "relative entropy")
 
 
+def plot_entropy_change(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
+    """The exact entropy change E[log |det J|] across each invertible block (change of variables)."""
+    return _per_layer(result, path, "entropy_change", "Δh across the block", "exact entropy change")
+
+
 def plot_info_plane(result: AnalysisResult, path: str | os.PathLike[str]) -> Path:
     """Each layer as a point (I(X; T), I(T; Y)), joined in pass order and coloured by region."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    pts = [(r.index, r.region, r.mi_input.value if r.mi_input else None,
-            r.mi_label.value if r.mi_label else None) for r in result.layers]
-    pts = [p for p in pts if p[2] is not None and p[3] is not None]
+    mi_x, mi_y = result.methods("mi_input")[:1], result.methods("mi_label")[:1]
+    pts = []
+    for r in result.layers:
+        ex = r.mi_input.get(mi_x[0]) if mi_x else None
+        ey = r.mi_label.get(mi_y[0]) if mi_y else None
+        if ex is not None and ey is not None and ex.ok and ey.ok:  # only readable numbers
+            pts.append((r.index, r.region, ex.value, ey.value))
     if pts:
         xs = np.array([p[2] for p in pts], float)
         ys = np.array([p[3] for p in pts], float)
@@ -179,10 +185,10 @@ def plot_info_plane(result: AnalysisResult, path: str | os.PathLike[str]) -> Pat
                 ax.annotate(str(index), (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no mutual information estimates\n(joint estimators were off)",
+        ax.text(0.5, 0.5, "no layer with both I(X; T) and I(T; Y) ok",
                 transform=ax.transAxes, ha="center", va="center")
-    ax.set_xlabel("I(X; T) (nats)")
-    ax.set_ylabel("I(T; Y) (nats)")
+    ax.set_xlabel(f"I(X; T) [{mi_x[0] if mi_x else '-'}] (nats)")
+    ax.set_ylabel(f"I(T; Y) [{mi_y[0] if mi_y else '-'}] (nats)")
     ax.set_title(f"Information plane — {_title(result)}", fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -240,7 +246,7 @@ def plot_reconstructions(result: AnalysisResult, path: str | os.PathLike[str]) -
                 ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
             if j == 0:
                 ax.set_ylabel(name, fontsize=8)
-    l1 = result.globals.get("l1")
+    l1 = result.globals.l1
     fig.suptitle(f"Reconstructions — {_title(result)}" + (f", L1 {l1:.4f}" if l1 is not None else ""),
                  fontsize=9)
     return _save(fig, path)
@@ -249,6 +255,7 @@ def plot_reconstructions(result: AnalysisResult, path: str | os.PathLike[str]) -
 FIGURES = {
     "entropy": plot_entropy,
     "relative_entropy": plot_relative_entropy,
+    "entropy_change": plot_entropy_change,
     "info_plane": plot_info_plane,
     "umap": plot_umap,
     "reconstructions": plot_reconstructions,
@@ -260,7 +267,7 @@ def plot_all(result: AnalysisResult, folder: str | os.PathLike[str]) -> dict[str
     folder = Path(folder)
     out: dict[str, Path] = {}
     for name, plot in FIGURES.items():
-        if name == "umap" and not result.embedding:
+        if (name == "umap" and not result.embedding) or (name == "entropy_change" and not result.methods(name)):
             continue
         out[name] = plot(result, folder / f"{name}.png")
     return out
@@ -278,7 +285,8 @@ def plot_compare(
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for result, name in zip(results, names, strict=True):
-        vals, lo, hi, _ = _series(result, quantity, method)
+        vals, lo, hi, ok = _series(result, quantity, method)
+        vals, lo, hi = (np.where(ok, a, np.nan) for a in (vals, lo, hi))
         b = result.bottleneck_index or 0
         x = np.arange(len(vals)) - b
         (line,) = ax.plot(x, vals, "o-", ms=3, lw=1.4, label=name)

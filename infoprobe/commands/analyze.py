@@ -19,19 +19,27 @@ HELP = "analyse a checkpoint layer by layer: entropy, relative entropy, KL, info
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint (.pt) written by 'infoprobe train' or a state_dict")
     add_model_data_options(parser)
-    parser.add_argument("--estimators", default="callahan2021,gaussian,knn",
-                        help="comma-separated entropy estimators: callahan2021 (the paper's pooled "
-                        "histogram) and joint methods gaussian, knn, kde, ... (default: %(default)s)")
+    parser.add_argument("--estimator", action="append", metavar="ROLE=METHOD(...)", dest="estimators",
+                        help="an estimator, repeatable: entropy=knn(k=5), kl=histogram(bins=30, edges='shared'), "
+                        "mi_input=noisy(scale=0.3), mi_label=ksg; roles entropy, kl, mi_input, mi_label "
+                        "(default: the honest default set, see the README)")
     parser.add_argument("--preset", choices=["callahan2021"],
-                        help="reproduce the paper only: pooled histogram estimates, no joint estimates")
+                        help="reproduce the paper only: pooled-histogram entropy and KL")
     parser.add_argument("--layers", nargs="+", metavar="GLOB",
                         help="record only modules whose names match these glob patterns")
+    parser.add_argument("--exclude", nargs="+", metavar="GLOB", default=(),
+                        help="do not record modules whose names match these glob patterns")
     parser.add_argument("--joint-samples", type=int, default=1000, metavar="N",
                         help="rows used by the joint estimators and mutual information (default: %(default)s)")
+    parser.add_argument("--ci", type=float, default=0.95, help="interval level (default: %(default)s)")
     parser.add_argument("--n-boot", type=int, default=30, metavar="B",
-                        help="bootstrap resamples for the 95%% intervals (default: %(default)s)")
+                        help="resamples for the intervals (default: %(default)s)")
+    parser.add_argument("--no-exact", action="store_true",
+                        help="skip the exact entropy change of invertible blocks")
     parser.add_argument("--out", type=Path, help="output folder (default: <checkpoint>_analysis next to it)")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP embedding")
+    parser.add_argument("--wide", action="store_true",
+                        help="print every estimate with its interval (default: a table that fits 120 columns)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -101,51 +109,53 @@ def load_data(ckpt: Any, args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from infoprobe.analysis import analyze
-    from infoprobe.report import layer_table
 
     t0 = time.perf_counter()
     ckpt, model = load_model(args.checkpoint, model_spec=args.model)
     data = load_data(ckpt, args)
     out = args.out or Path(args.checkpoint).with_name(Path(args.checkpoint).stem + "_analysis")
+    progress = not args.quiet and sys.stderr.isatty()
     result = analyze(
-        model, data, samples=args.samples, estimators=args.estimators,
-        preset=args.preset, layers=args.layers, device=args.device, batch_size=args.batch_size,
-        seed=args.seed, umap=not args.no_umap, progress=not args.quiet,
-        joint_samples=args.joint_samples, n_boot=args.n_boot,
+        model, data, samples=args.samples, estimators=args.estimators, preset=args.preset,
+        layers=args.layers, exclude=args.exclude, device=args.device, batch_size=args.batch_size,
+        seed=args.seed, umap=not args.no_umap, progress=progress, joint_samples=args.joint_samples,
+        ci=args.ci, n_boot=args.n_boot, exact=not args.no_exact,
         model_info={"checkpoint": str(Path(args.checkpoint).resolve())},
     )
     files = write_outputs(result, out)
     if not args.quiet:
-        print_summary(result, layer_table)
+        print_summary(result, wide=args.wide)
         print(f"wrote {', '.join(sorted(p.name for p in files))} in {out} "
               f"({time.perf_counter() - t0:.1f} s)")
+        print(f"open {out / 'report.html'}")
     return 0
 
 
 def write_outputs(result: Any, out: Path) -> list[Path]:
     """metrics.json, layers.csv, figures/*.png and report.html in ``out``."""
+    from infoprobe.plotting import plot_all
     from infoprobe.report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
-    figures = result.plot_all(out / "figures")
+    figures = plot_all(result, out / "figures")
     files = [result.to_json(out / "metrics.json"), result.to_csv(out / "layers.csv")]
     files.append(write_report(result, out / "report.html", figures))
     return files + list(figures.values())
 
 
-def print_summary(result: Any, layer_table: Any) -> None:
-    """The per-layer table and the global numbers, aligned for a terminal."""
-    header, rows = layer_table(result)
-    table = [header, *rows]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for k, r in enumerate(table):
-        print("  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
-    g = result.globals
-    for method, est in g["kl_data_reconstruction"].items():
-        value = "–" if est.value is None else f"{est.value:.4f}"
-        print(f"KL(data ‖ reconstruction) [{method}]: {value} nats")
-    print(f"reconstruction MSE {g['mse']:.6g}, L1 {g['l1']:.6g}")
+def print_summary(result: Any, *, wide: bool = False) -> None:
+    """The per-layer table (120 columns unless ``wide``), the headline numbers and the legend."""
+    from infoprobe.summary import STATUS_LEGEND, fit_table, headline, layer_table
+
+    header, rows = layer_table(result, wide=wide)
+    for line in fit_table(header, rows, width=10_000 if wide else 120):
+        print(line)
+    print("marks: " + "; ".join(f"[{m}] {text.split(':')[0]}" for m, text in STATUS_LEGEND.items())
+          + " (reasons in report.html and layers.csv)")
+    for method, est in result.globals.kl_data_reconstruction.items():
+        print(f"KL(data ‖ reconstruction) [{method}]: {est.text('.4g')} nats")
+    print("read first:")
+    for name, value, what in headline(result):
+        print(f"  {name}: {value}  ({what})")
     for w in result.warnings:
         print(f"warning: {w}")

@@ -53,7 +53,8 @@ def codes(model: Any, x: Any, *, layer: str | None, device: Any, batch_size: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from infoprobe.analysis import AnalysisResult, prepare_inputs
+    from infoprobe.layers import prepare_inputs
+    from infoprobe.results import AnalysisResult, GlobalEstimates
     from infoprobe.commands.analyze import load_data, load_model
     from infoprobe.device import resolve_device
     from infoprobe.embedding import umap_embedding
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         "checkpoint": str(Path(args.checkpoint).resolve()), "model": ckpt.model_name,
         "dataset": info, "embedding": emb}) + "\n")
     view = AnalysisResult(model={"name": ckpt.model_name}, dataset=info, settings={}, layers=[],
-                          globals={}, embedding=emb)
+                          globals=GlobalEstimates(), embedding=emb)
     plot_umap(view, out / "umap.png")
     print(f"wrote umap.png and embedding.json in {out} ({len(emb['coords'])} codes, {emb['seconds']:.1f} s)")
     return 0

@@ -15,12 +15,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infoprobe.analysis import AnalysisResult
+    from infoprobe.plotting import plot_all
     from infoprobe.report import write_report
+    from infoprobe.results import AnalysisResult
 
     result = AnalysisResult.from_json(args.metrics)
     out = args.out or args.metrics.parent
-    figures = result.plot_all(out / "figures")
+    figures = plot_all(result, out / "figures")
     report = write_report(result, out / "report.html", figures)
     print(f"wrote {len(figures)} figures and {report.name} in {out}")
     return 0

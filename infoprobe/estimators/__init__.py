@@ -15,6 +15,7 @@ from infoprobe.estimators.registry import (
     independent_halves,
     kl_divergence,
     mutual_information,
+    noisy_channel_mi,
 )
 from infoprobe.estimators.streaming import RunningHistogram, RunningMoments, histogram_estimate
 
@@ -32,4 +33,5 @@ __all__ = [
     "independent_halves",
     "kl_divergence",
     "mutual_information",
+    "noisy_channel_mi",
 ]

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators.estimate import EstimationError
 
 __all__ = [
     "Moments",
@@ -82,7 +83,7 @@ def covariance(moments: Moments) -> torch.Tensor:
 def _logdet(cov: torch.Tensor, what: str) -> float:
     sign, logdet = torch.linalg.slogdet(cov)
     if float(sign) <= 0 or not math.isfinite(float(logdet)):
-        raise InfoprobeError(
+        raise EstimationError(
             f"Expected a positive-definite covariance for {what}, got a singular one "
             "(constant or collinear features, or n <= d); pass shrinkage='ledoit-wolf' or remove constant features"
         )
@@ -99,7 +100,7 @@ def gaussian_entropy_from_moments(moments: Moments, *, bias_correction: bool = T
     """Entropy (nats) of the Gaussian with the accumulated covariance."""
     n, d = moments.n, moments.mean.shape[0]
     if n <= d:
-        raise InfoprobeError(
+        raise EstimationError(
             f"Expected more samples than features for a Gaussian fit, got n={n}, d={d}; "
             "pass more samples or shrinkage='ledoit-wolf'"
         )
@@ -137,7 +138,7 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
         sample = sample.to(torch.float64)
         if shrinkage is None:
             if sample.shape[0] <= sample.shape[1]:
-                raise InfoprobeError(
+                raise EstimationError(
                     f"Expected more samples than features for a Gaussian fit, got {tuple(sample.shape)}; "
                     "pass more samples or shrinkage='ledoit-wolf'"
                 )
@@ -149,7 +150,7 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
     d = mu_p.shape[0]
     chol_q, info = torch.linalg.cholesky_ex(cov_q)
     if int(info) != 0:
-        raise InfoprobeError(
+        raise EstimationError(
             f"Expected a positive-definite covariance of q for the Gaussian KL, got a singular one "
             f"({d} features, {q.shape[0]} samples); pass shrinkage='ledoit-wolf' or drop constant features"
         )

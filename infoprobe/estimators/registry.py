@@ -24,7 +24,7 @@ from infoprobe.estimators._base import as_labels, as_samples, is_labels, log_bas
 from infoprobe.estimators.estimate import Estimate, EstimationError, Flag, Rank, judge
 from infoprobe.estimators.presets import preset_options
 
-__all__ = ["DEFAULT_METHOD", "Method", "available", "entropy", "kl_divergence", "mutual_information"]
+__all__ = ["DEFAULT_METHOD", "Method", "available", "entropy", "kl_divergence", "mutual_information", "noisy_channel_mi"]
 
 Notes = list[str | Flag | Rank]
 EstimatorFunction = Callable[..., tuple[float, Notes]]
@@ -438,3 +438,40 @@ def mutual_information(
         d = xt.shape[1] + yt.shape[1]
     return _estimate("mutual_information", function, [xt, yt], spec=spec, label=method, options=options,
                      d=d, base=base, ci=ci, n_boot=n_boot, seed=seed, paired=True)
+
+
+def noisy_channel_mi(
+    t: Any,
+    *,
+    scale: float = 0.3,
+    base: Any = "e",
+    ci: float | None = None,
+    n_boot: int = 100,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> Estimate:
+    """I(X; T + ε) of a deterministic layer T = f(X) at resolution ``scale`` (nats by default).
+
+    ε ~ N(0, (scale·r)² I) with r the layer's RMS distance from its mean, so the resolution is
+    relative to the layer's own spread. For deterministic T, I(X; T + ε) = H(T + ε) − H(ε), and
+    the Kolchinsky–Tracey pairwise bound of the mixture entropy H(T + ε) makes this an upper
+    bound that cannot exceed log n (its ceiling) (Kolchinsky & Tracey 2017; Saxe et al. 2018).
+    The exact I(X; T) of an injective deterministic layer is infinite: a resolution is what
+    makes the quantity finite, and the number depends on it. A constant layer gives 0.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise InfoprobeError(f"Expected a positive noise scale, got {scale!r}; pass e.g. scale=0.3")
+    tt = as_samples(t, name="t", device=device)
+
+    def noisy(x: torch.Tensor, *, scale: float) -> tuple[float, Notes]:
+        centred = x.to(torch.float64) - x.to(torch.float64).mean(0)
+        radius = float(centred.pow(2).sum(1).mean().sqrt())
+        if radius == 0:
+            return 0.0, ["constant layer: no information at any resolution"]
+        return kde.pairwise_term(x, noise_var=(scale * radius) ** 2), []
+
+    spec = Method("mutual_information", "noisy", noisy, "noisy-channel I(X; T + ε)", _KT, "subsampling",
+                  ceiling=_log_n)
+    return _estimate("mutual_information", noisy, [tt], spec=spec, label=f"noisy(scale={scale:g})",
+                     options={"scale": float(scale)}, d=tt.shape[1], base=base, ci=ci, n_boot=n_boot,
+                     seed=seed, paired=False)

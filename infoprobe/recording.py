@@ -31,17 +31,9 @@ loop accumulates batches. A model that calls its first recorded layer twice per 
 passes itself: call :meth:`Recording.new_pass` before each pass (this switches the automatic
 rule off).
 
-**Outputs.** A tensor is recorded as is (rows along dim 0). For invertible modules (and any call
-with a ``rev=`` keyword) an output ``(outputs, log_jac)`` — a pair whose second element is None,
-a number or a tensor with at most one dimension — is reduced to ``outputs``: the log-Jacobian is
-never recorded (a pair of two batch tensors, such as a split's ``(kept, dropped)``, is kept).
-Tuples, lists, namedtuples and dicts are searched for tensors; when a call yields several
-tensors each becomes its own layer labelled ``name[part]`` where
-``part`` is the index, field name or key path (``enc[0]``, ``enc[mu]``, ``split[1]:inverse``);
-concatenate them yourself if you want one vector. A ``torch.distributions.Distribution`` (a VAE
-posterior) is recorded through its ``mean`` and ``stddev`` (``enc[mean]``, ``enc[stddev]``; for a
-Normal these are ``loc`` and ``scale``); distributions without them are recorded through the
-tensor parameters named in their ``arg_constraints``. 0-d tensors and non-tensors are ignored.
+**Outputs** are split into tensors (one layer per tensor, labelled ``name[part]``) and, for
+invertible modules, a per-sample log|det J| (``rec.log_jacobian(label)``): see
+:mod:`infoprobe.outputs` for the rules.
 
 **Input and output.** ``rec.input`` is a copy of what entered the first recorded layer of each
 pass (taken in a forward pre-hook, before the layer can modify it in place); its label is
@@ -64,6 +56,7 @@ call — and ``rec.statistics[label]`` is ``acc.compute()``. Any object with ``u
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -72,6 +65,7 @@ import torch
 from torch import Tensor, nn
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.outputs import per_sample_log_jacobian, split_log_jacobian, tensor_parts
 from infoprobe.selection import (
     LayerSpec,
     default_layers,
@@ -117,7 +111,8 @@ class LayerInfo:
 
     ``feature_shape`` is the shape of one sample (the output shape without the batch dim);
     ``part`` names the tensor within a structured output (``None`` for a plain tensor);
-    ``reduced`` is True when the layer went to a streaming accumulator instead of the store.
+    ``reduced`` is True when the layer went to a streaming accumulator instead of the store;
+    ``has_log_jacobian`` when the call returned its log|det J| (``Recording.log_jacobian``).
     """
 
     name: str
@@ -128,6 +123,7 @@ class LayerInfo:
     label: str
     part: str | None = None
     reduced: bool = False
+    has_log_jacobian: bool = False
 
 
 def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str | None = None) -> str:
@@ -138,49 +134,6 @@ def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str 
     if call:
         label += f"#{call + 1}"
     return label
-
-
-# -- output handling --------------------------------------------------------------------------------
-
-
-def _distribution_tensors(dist: torch.distributions.Distribution) -> list[tuple[str, Any]]:
-    try:
-        return [("mean", dist.mean), ("stddev", dist.stddev)]
-    except NotImplementedError:
-        return [(k, vars(dist)[k]) for k in dist.arg_constraints if isinstance(vars(dist).get(k), Tensor)]
-
-
-def _collect(value: Any, path: str, out: list[tuple[str, Tensor]]) -> None:
-    if isinstance(value, Tensor):
-        if value.dim() > 0:
-            out.append((path, value))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _collect(item, f"{path}.{key}" if path else str(key), out)
-    elif isinstance(value, (tuple, list)):
-        fields = getattr(value, "_fields", None) or range(len(value))
-        for key, item in zip(fields, value, strict=False):
-            _collect(item, f"{path}.{key}" if path else str(key), out)
-    elif isinstance(value, torch.distributions.Distribution):
-        for key, item in _distribution_tensors(value):
-            _collect(item, f"{path}.{key}" if path else key, out)
-
-
-def _is_log_jacobian(value: Any) -> bool:
-    """None, a number, or a tensor with at most one value per sample."""
-    return not isinstance(value, (tuple, list, Mapping)) and (
-        not isinstance(value, Tensor) or value.dim() <= 1)
-
-
-def _tensor_parts(value: Any, *, drop_jacobian: bool) -> list[tuple[str | None, Tensor]]:
-    """The tensors of a module's output (or input), each with its part name (None if alone)."""
-    if drop_jacobian and isinstance(value, tuple) and len(value) == 2 and _is_log_jacobian(value[1]):
-        value = value[0]  # FrEIA: (outputs, log_jac)
-    parts: list[tuple[str, Tensor]] = []
-    _collect(value, "", parts)
-    if len(parts) == 1:
-        return [(None, parts[0][1])]
-    return list(parts)
 
 
 class _Reducer:
@@ -257,6 +210,9 @@ class Recording:
         self.device = torch.device(device)
         self.store = ActivationStore(memory_budget=memory_budget, spill_dir=spill_dir,
                                      max_samples=max_samples, dtype=dtype, device=self.device)
+        #: per-sample log|det J| of the invertible calls, by call label (float64, never spilled)
+        self.jacobians = ActivationStore(memory_budget=None, max_samples=max_samples,
+                                         dtype=torch.float64, device=self.device)
         self.max_samples = max_samples
         self._reduce = dict(reduce or {})
         for pattern, factory in self._reduce.items():
@@ -272,6 +228,7 @@ class Recording:
         self._sinks: dict[str, _Sink] = {}
         self._slots: dict[tuple[str, str, int, str | None], _Sink] = {}
         self._input_slots: dict[str | None, _Sink] = {}
+        self._jacobian_slots: dict[tuple[str, str, int], LayerBuffer] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._first: tuple[str, str] | None = None
         self._auto_pass = True
@@ -369,12 +326,24 @@ class Recording:
                     sink = self._new_layer(name, direction, call, None, module_type, output)
                 sink.append(output)
                 return
-            drop = invertible or bool(kwargs and "rev" in kwargs)
-            for part, tensor in _tensor_parts(output, drop_jacobian=drop):
+            log_jac = None
+            if invertible or (kwargs and "rev" in kwargs):
+                output, log_jac = split_log_jacobian(output)
+            parts = tensor_parts(output)
+            if parts:
+                wanted = not kwargs or kwargs.get("jac", True) is not False
+                log_jac = per_sample_log_jacobian(log_jac, parts[0][1].shape[0]) if wanted else None
+            for part, tensor in parts:
                 sink = slots.get((name, direction, call, part))
                 if sink is None:
-                    sink = self._new_layer(name, direction, call, part, module_type, tensor)
+                    sink = self._new_layer(name, direction, call, part, module_type, tensor,
+                                           log_jac is not None)
                 sink.append(tensor)
+            jacobians = self._jacobian_slots.get((name, direction, call))
+            if parts and jacobians is not None:
+                n = parts[0][1].shape[0]
+                jacobians.append(torch.full((n,), math.nan, dtype=torch.float64)
+                                 if log_jac is None else log_jac)
 
         return hook
 
@@ -393,12 +362,16 @@ class Recording:
         return self.store.create(label, feature_shape)
 
     def _new_layer(self, name: str, direction: str, call: int, part: str | None,
-                   module_type: str, tensor: Tensor) -> _Sink:
+                   module_type: str, tensor: Tensor, has_log_jacobian: bool = False) -> _Sink:
         label = make_label(name, direction=direction, call=call, part=part)
         shape = tuple(tensor.shape[1:])
         sink = self._make_sink(label, shape)
         info = LayerInfo(name, direction, call, module_type, shape, label, part,
-                         isinstance(sink, _Reducer))
+                         isinstance(sink, _Reducer), has_log_jacobian)
+        key = (name, direction, call)
+        if has_log_jacobian and key not in self._jacobian_slots:
+            self._jacobian_slots[key] = self.jacobians.create(make_label(name, direction=direction,
+                                                                         call=call), ())
         self.layers.append(info)
         self._infos[label] = info
         self._sinks[label] = sink
@@ -408,7 +381,7 @@ class Recording:
     def _record_input(self, value: Any) -> None:
         assert self._first is not None
         direction = self._first[1]
-        for part, tensor in _tensor_parts(value, drop_jacobian=False):
+        for part, tensor in tensor_parts(value):
             sink = self._input_slots.get(part)
             if sink is None:
                 label = INPUT_LABEL if part is None else f"{INPUT_LABEL}[{part}]"
@@ -472,6 +445,18 @@ class Recording:
             )
         return self[label]
 
+    def log_jacobian(self, label: str) -> Tensor | None:
+        """Per-sample log|det J| (nats, ``(n,)`` float64) of the call that produced ``label``.
+
+        None when that call returned no log-Jacobian (see "Log-Jacobians" in the module docstring).
+        """
+        info = self.info(label)
+        if not info.has_log_jacobian:
+            return None
+        if self.jacobians.closed:
+            raise InfoprobeError("This recording was closed; its log-Jacobians were freed")
+        return self.jacobians[make_label(info.name, direction=info.direction, call=info.call)]
+
     def rows(self, label: str) -> int:
         """Number of samples recorded for ``label``."""
         sink = self._sinks[self.info(label).label]
@@ -516,6 +501,7 @@ class Recording:
         """Remove the hooks, free the stored activations and delete spill files."""
         self.stop()
         self.store.close()
+        self.jacobians.close()
 
     def __repr__(self) -> str:
         lines = [f"Recording({len(self.layers)} layers, {self.n_samples} samples)"]

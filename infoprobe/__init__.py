@@ -18,6 +18,7 @@ __all__ = [
     "__version__",
     "analyze",
     "entropy",
+    "entropy_change",
     "kl_divergence",
     "load_dataset",
     "mutual_information",
@@ -28,6 +29,7 @@ __all__ = [
 _LAZY = {
     "analyze": "infoprobe.analysis",
     "entropy": "infoprobe.estimators",
+    "entropy_change": "infoprobe.exact",
     "kl_divergence": "infoprobe.estimators",
     "mutual_information": "infoprobe.estimators",
     "record": "infoprobe.recording",

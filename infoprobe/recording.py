@@ -12,16 +12,9 @@ model, and keeps them in an :class:`~infoprobe.store.ActivationStore` with bound
     rec.layers            # [LayerInfo(name, direction, call, module_type, feature_shape, label), ...]
     rec["inn.module_list.0"], rec["inn.module_list.0:inverse"], rec.input, rec.output
 
-**Which modules.** A module is *invertible* when it is a FrEIA ``InvertibleModule`` or follows
-FrEIA's convention of a ``rev`` argument in ``forward`` (as PIE's bijections do). By default
-every invertible node module (an invertible module that contains no other invertible module:
-coupling blocks, Haar downsampling, Flatten, ... — never the subnetworks inside a coupling block)
-and every leaf module outside them are recorded. Containers (``nn.Sequential``, ``GraphINN``,
-``SequenceINN``, the model itself) are descended into, not recorded. ``include`` replaces this
-selection by the modules of ``model.named_modules()`` that match one of its specs (containers
-too, if they match); ``exclude`` then removes modules. A spec is a module name, a glob pattern over names (``"enc.*"``, ``fnmatch`` rules: ``*`` also matches
-dots), a module type (``nn.Linear``), a predicate ``f(name, module) -> bool``, or a list of these.
-A module registered under several names is hooked once, under its first name.
+**Which modules** are hooked is decided by :func:`~infoprobe.selection.select_layers` (see
+:mod:`infoprobe.selection`): invertible node modules and leaf modules outside them by
+default, or the ``include`` / ``exclude`` specs.
 
 **Direction.** A call with ``rev=True`` (FrEIA's convention, used by ``GraphINN`` and
 ``SequenceINN`` for the inverse pass; by keyword, or positionally where ``forward`` declares
@@ -38,17 +31,9 @@ loop accumulates batches. A model that calls its first recorded layer twice per 
 passes itself: call :meth:`Recording.new_pass` before each pass (this switches the automatic
 rule off).
 
-**Outputs.** A tensor is recorded as is (rows along dim 0). For invertible modules (and any call
-with a ``rev=`` keyword) an output ``(outputs, log_jac)`` — a pair whose second element is None,
-a number or a tensor with at most one dimension — is reduced to ``outputs``: the log-Jacobian is
-never recorded (a pair of two batch tensors, such as a split's ``(kept, dropped)``, is kept).
-Tuples, lists, namedtuples and dicts are searched for tensors; when a call yields several
-tensors each becomes its own layer labelled ``name[part]`` where
-``part`` is the index, field name or key path (``enc[0]``, ``enc[mu]``, ``split[1]:inverse``);
-concatenate them yourself if you want one vector. A ``torch.distributions.Distribution`` (a VAE
-posterior) is recorded through its ``mean`` and ``stddev`` (``enc[mean]``, ``enc[stddev]``; for a
-Normal these are ``loc`` and ``scale``); distributions without them are recorded through the
-tensor parameters named in their ``arg_constraints``. 0-d tensors and non-tensors are ignored.
+**Outputs** are split into tensors (one layer per tensor, labelled ``name[part]``) and, for
+invertible modules, a per-sample log|det J| (``rec.log_jacobian(label)``): see
+:mod:`infoprobe.outputs` for the rules.
 
 **Input and output.** ``rec.input`` is a copy of what entered the first recorded layer of each
 pass (taken in a forward pre-hook, before the layer can modify it in place); its label is
@@ -71,8 +56,7 @@ call — and ``rec.statistics[label]`` is ``acc.compute()``. Any object with ``u
 from __future__ import annotations
 
 import fnmatch
-import inspect
-import sys
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -81,6 +65,15 @@ import torch
 from torch import Tensor, nn
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.outputs import per_sample_log_jacobian, split_log_jacobian, tensor_parts
+from infoprobe.selection import (
+    LayerSpec,
+    default_layers,
+    invertible_base,
+    is_invertible,
+    rev_position,
+    select_layers,
+)
 from infoprobe.store import ActivationStore, LayerBuffer
 
 __all__ = [
@@ -102,9 +95,6 @@ FORWARD = "forward"
 INVERSE = "inverse"
 #: Label of what entered the first recorded layer (``rec.input``).
 INPUT_LABEL = "<input>"
-_ROOT_NAME = "<root>"
-
-LayerSpec = str | type | Callable[[str, nn.Module], bool]
 
 
 class Accumulator(Protocol):
@@ -121,7 +111,8 @@ class LayerInfo:
 
     ``feature_shape`` is the shape of one sample (the output shape without the batch dim);
     ``part`` names the tensor within a structured output (``None`` for a plain tensor);
-    ``reduced`` is True when the layer went to a streaming accumulator instead of the store.
+    ``reduced`` is True when the layer went to a streaming accumulator instead of the store;
+    ``has_log_jacobian`` when the call returned its log|det J| (``Recording.log_jacobian``).
     """
 
     name: str
@@ -132,6 +123,7 @@ class LayerInfo:
     label: str
     part: str | None = None
     reduced: bool = False
+    has_log_jacobian: bool = False
 
 
 def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str | None = None) -> str:
@@ -142,165 +134,6 @@ def make_label(name: str, *, direction: str = FORWARD, call: int = 0, part: str 
     if call:
         label += f"#{call + 1}"
     return label
-
-
-# -- layer selection --------------------------------------------------------------------------------
-
-
-def _invertible_base() -> type | None:
-    """FrEIA's ``InvertibleModule`` if FrEIA is loaded (if not, no module can be one)."""
-    base = sys.modules.get("FrEIA.modules.base")
-    return getattr(base, "InvertibleModule", None)
-
-
-#: ``rev`` is keyword-only in the module's forward (never positional).
-_KEYWORD_ONLY = -1
-
-
-def rev_position(module: nn.Module) -> int | None:
-    """Where ``forward`` takes ``rev``: its positional index, ``-1`` if keyword-only, None if not at all."""
-    try:
-        params = list(inspect.signature(module.forward).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    for i, p in enumerate(params):
-        if p.name == "rev":
-            return i if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) else _KEYWORD_ONLY
-    return None
-
-
-def is_invertible(module: nn.Module, base: type | None = None) -> bool:
-    """A FrEIA ``InvertibleModule``, or any module following its convention (``forward(..., rev=)``)."""
-    base = _invertible_base() if base is None else base
-    return (base is not None and isinstance(module, base)) or rev_position(module) is not None
-
-
-def _is_node(module: nn.Module, base: type | None) -> bool:
-    """An invertible module that is a unit: it contains no other invertible module."""
-    if not is_invertible(module, base):
-        return False
-    return not any(is_invertible(m, base) for m in module.modules() if m is not module)
-
-
-def default_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Invertible node modules and leaf modules outside them, in registration order."""
-    base = _invertible_base()
-    seen: set[int] = set()
-    found: list[tuple[str, nn.Module]] = []
-
-    def walk(name: str, module: nn.Module) -> None:
-        if id(module) in seen:
-            return
-        seen.add(id(module))
-        children = list(module.named_children())
-        if _is_node(module, base) or not children:
-            found.append((name or _ROOT_NAME, module))
-            return
-        for child_name, child in children:
-            walk(f"{name}.{child_name}" if name else child_name, child)
-
-    walk("", model)
-    return found
-
-
-def _as_specs(specs: LayerSpec | Iterable[LayerSpec] | None) -> list[LayerSpec]:
-    if specs is None:
-        return []
-    if isinstance(specs, (str, type)) or callable(specs):
-        return [specs]
-    return list(specs)
-
-
-def _matches(spec: LayerSpec, name: str, module: nn.Module) -> bool:
-    if isinstance(spec, str):
-        return fnmatch.fnmatchcase(name, spec)
-    if isinstance(spec, type):
-        return isinstance(module, spec)
-    if callable(spec):
-        return bool(spec(name, module))
-    raise InfoprobeError(
-        f"Expected include/exclude specs to be names, glob patterns, module types or predicates "
-        f"f(name, module) -> bool, got {spec!r}"
-    )
-
-
-def _check_names(specs: list[LayerSpec], names: list[str], option: str) -> None:
-    for spec in specs:
-        if isinstance(spec, str) and not any(c in spec for c in "*?[") and spec not in names:
-            close = [n for n in names if spec in n or n in spec][:8] or names[:8]
-            raise InfoprobeError(
-                f"Expected {option}={spec!r} to name a module of the model, but there is none; "
-                f"module names look like {close} (use a glob pattern such as '{spec}*' to match "
-                "several)"
-            )
-
-
-def select_layers(
-    model: nn.Module,
-    *,
-    include: LayerSpec | Iterable[LayerSpec] | None = None,
-    exclude: LayerSpec | Iterable[LayerSpec] | None = None,
-) -> list[tuple[str, nn.Module]]:
-    """The ``(name, module)`` pairs :func:`record` hooks (see the module docstring for the rules)."""
-    include_specs, exclude_specs = _as_specs(include), _as_specs(exclude)
-    all_modules = [(name or _ROOT_NAME, m) for name, m in model.named_modules()]
-    names = [n for n, _ in all_modules]
-    _check_names(include_specs, names, "include")
-    _check_names(exclude_specs, names, "exclude")
-    if include_specs:
-        chosen = [(n, m) for n, m in all_modules if any(_matches(s, n, m) for s in include_specs)]
-    else:
-        chosen = default_layers(model)
-    chosen = [(n, m) for n, m in chosen if not any(_matches(s, n, m) for s in exclude_specs)]
-    if not chosen:
-        raise InfoprobeError(
-            f"Expected include/exclude to leave at least one module to record, got none "
-            f"(include={include!r}, exclude={exclude!r}); the model's modules are {names[:12]}"
-        )
-    return chosen
-
-
-# -- output handling --------------------------------------------------------------------------------
-
-
-def _distribution_tensors(dist: torch.distributions.Distribution) -> list[tuple[str, Any]]:
-    try:
-        return [("mean", dist.mean), ("stddev", dist.stddev)]
-    except NotImplementedError:
-        return [(k, vars(dist)[k]) for k in dist.arg_constraints if isinstance(vars(dist).get(k), Tensor)]
-
-
-def _collect(value: Any, path: str, out: list[tuple[str, Tensor]]) -> None:
-    if isinstance(value, Tensor):
-        if value.dim() > 0:
-            out.append((path, value))
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _collect(item, f"{path}.{key}" if path else str(key), out)
-    elif isinstance(value, (tuple, list)):
-        fields = getattr(value, "_fields", None) or range(len(value))
-        for key, item in zip(fields, value, strict=False):
-            _collect(item, f"{path}.{key}" if path else str(key), out)
-    elif isinstance(value, torch.distributions.Distribution):
-        for key, item in _distribution_tensors(value):
-            _collect(item, f"{path}.{key}" if path else key, out)
-
-
-def _is_log_jacobian(value: Any) -> bool:
-    """None, a number, or a tensor with at most one value per sample."""
-    return not isinstance(value, (tuple, list, Mapping)) and (
-        not isinstance(value, Tensor) or value.dim() <= 1)
-
-
-def _tensor_parts(value: Any, *, drop_jacobian: bool) -> list[tuple[str | None, Tensor]]:
-    """The tensors of a module's output (or input), each with its part name (None if alone)."""
-    if drop_jacobian and isinstance(value, tuple) and len(value) == 2 and _is_log_jacobian(value[1]):
-        value = value[0]  # FrEIA: (outputs, log_jac)
-    parts: list[tuple[str, Tensor]] = []
-    _collect(value, "", parts)
-    if len(parts) == 1:
-        return [(None, parts[0][1])]
-    return list(parts)
 
 
 class _Reducer:
@@ -377,6 +210,9 @@ class Recording:
         self.device = torch.device(device)
         self.store = ActivationStore(memory_budget=memory_budget, spill_dir=spill_dir,
                                      max_samples=max_samples, dtype=dtype, device=self.device)
+        #: per-sample log|det J| of the invertible calls, by call label (float64, never spilled)
+        self.jacobians = ActivationStore(memory_budget=None, max_samples=max_samples,
+                                         dtype=torch.float64, device=self.device)
         self.max_samples = max_samples
         self._reduce = dict(reduce or {})
         for pattern, factory in self._reduce.items():
@@ -392,12 +228,13 @@ class Recording:
         self._sinks: dict[str, _Sink] = {}
         self._slots: dict[tuple[str, str, int, str | None], _Sink] = {}
         self._input_slots: dict[str | None, _Sink] = {}
+        self._jacobian_slots: dict[tuple[str, str, int], LayerBuffer] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._first: tuple[str, str] | None = None
         self._auto_pass = True
         self._handles: list[Any] = []
         self._pre_handles: dict[str, Any] = {}
-        self._base = _invertible_base()
+        self._base = invertible_base()
 
     # -- hooks -------------------------------------------------------------------------------------
 
@@ -489,12 +326,24 @@ class Recording:
                     sink = self._new_layer(name, direction, call, None, module_type, output)
                 sink.append(output)
                 return
-            drop = invertible or bool(kwargs and "rev" in kwargs)
-            for part, tensor in _tensor_parts(output, drop_jacobian=drop):
+            log_jac = None
+            if invertible or (kwargs and "rev" in kwargs):
+                output, log_jac = split_log_jacobian(output)
+            parts = tensor_parts(output)
+            if parts:
+                wanted = not kwargs or kwargs.get("jac", True) is not False
+                log_jac = per_sample_log_jacobian(log_jac, parts[0][1].shape[0]) if wanted else None
+            for part, tensor in parts:
                 sink = slots.get((name, direction, call, part))
                 if sink is None:
-                    sink = self._new_layer(name, direction, call, part, module_type, tensor)
+                    sink = self._new_layer(name, direction, call, part, module_type, tensor,
+                                           log_jac is not None)
                 sink.append(tensor)
+            jacobians = self._jacobian_slots.get((name, direction, call))
+            if parts and jacobians is not None:
+                n = parts[0][1].shape[0]
+                jacobians.append(torch.full((n,), math.nan, dtype=torch.float64)
+                                 if log_jac is None else log_jac)
 
         return hook
 
@@ -513,12 +362,16 @@ class Recording:
         return self.store.create(label, feature_shape)
 
     def _new_layer(self, name: str, direction: str, call: int, part: str | None,
-                   module_type: str, tensor: Tensor) -> _Sink:
+                   module_type: str, tensor: Tensor, has_log_jacobian: bool = False) -> _Sink:
         label = make_label(name, direction=direction, call=call, part=part)
         shape = tuple(tensor.shape[1:])
         sink = self._make_sink(label, shape)
         info = LayerInfo(name, direction, call, module_type, shape, label, part,
-                         isinstance(sink, _Reducer))
+                         isinstance(sink, _Reducer), has_log_jacobian)
+        key = (name, direction, call)
+        if has_log_jacobian and key not in self._jacobian_slots:
+            self._jacobian_slots[key] = self.jacobians.create(make_label(name, direction=direction,
+                                                                         call=call), ())
         self.layers.append(info)
         self._infos[label] = info
         self._sinks[label] = sink
@@ -528,7 +381,7 @@ class Recording:
     def _record_input(self, value: Any) -> None:
         assert self._first is not None
         direction = self._first[1]
-        for part, tensor in _tensor_parts(value, drop_jacobian=False):
+        for part, tensor in tensor_parts(value):
             sink = self._input_slots.get(part)
             if sink is None:
                 label = INPUT_LABEL if part is None else f"{INPUT_LABEL}[{part}]"
@@ -592,6 +445,18 @@ class Recording:
             )
         return self[label]
 
+    def log_jacobian(self, label: str) -> Tensor | None:
+        """Per-sample log|det J| (nats, ``(n,)`` float64) of the call that produced ``label``.
+
+        None when that call returned no log-Jacobian (see "Log-Jacobians" in the module docstring).
+        """
+        info = self.info(label)
+        if not info.has_log_jacobian:
+            return None
+        if self.jacobians.closed:
+            raise InfoprobeError("This recording was closed; its log-Jacobians were freed")
+        return self.jacobians[make_label(info.name, direction=info.direction, call=info.call)]
+
     def rows(self, label: str) -> int:
         """Number of samples recorded for ``label``."""
         sink = self._sinks[self.info(label).label]
@@ -636,6 +501,7 @@ class Recording:
         """Remove the hooks, free the stored activations and delete spill files."""
         self.stop()
         self.store.close()
+        self.jacobians.close()
 
     def __repr__(self) -> str:
         lines = [f"Recording({len(self.layers)} layers, {self.n_samples} samples)"]

@@ -193,9 +193,18 @@ def _regularised(note: Flag | Rank) -> Flag | Rank:
 CONDITION_WARNING = 1e8
 
 
-def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = None) -> tuple[float, Notes]:
+def gaussian_kl(
+    p: torch.Tensor, q: torch.Tensor, *, bias_correction: bool = True, shrinkage: str | None = None
+) -> tuple[float, Notes]:
     """KL(N_p ‖ N_q) in nats between the Gaussians fitted to ``p`` and ``q`` (closed form).
 
+    KL = ½[tr(Σ_q⁻¹Σ_p) + δᵀΣ_q⁻¹δ − d + log det Σ_q − log det Σ_p]. With ``bias_correction``
+    (default; not with shrinkage) every term is replaced by an unbiased estimate for independent
+    Gaussian samples of sizes n_p, n_q: log-dets as in `gaussian_entropy`; with
+    c = (n_q − d − 2)/(n_q − 1) (inverse-Wishart mean, E[S_q⁻¹] = Σ_q⁻¹/c), c·tr(S_q⁻¹S_p) for the
+    trace and c·Δᵀ S_q⁻¹Δ − (c·tr(S_q⁻¹S_p))/n_p − d/n_q for the Mahalanobis term (Δ the
+    difference of the sample means). The plug-in value is biased upwards by about d²/(2n)
+    nats, several standard errors at d = 10, n = 500.
     A rank-deficient p or q (`rank.divergence_rank_notes`) gives +∞ ("degenerate") instead of a
     log-det of round-off; with shrinkage the regularised value is returned, flagged "biased".
     """
@@ -234,8 +243,20 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
     trace = float(torch.cholesky_solve(cov_p, chol_q).diagonal().sum())
     diff = (mu_q - mu_p)[:, None]
     maha = float((diff * torch.cholesky_solve(diff, chol_q)).sum())
-    value = 0.5 * (trace + maha - d + _logdet(cov_q, "q") - _logdet(cov_p, "p"))
-    return value, [*notes, *_gaussian_flag(min(p.shape[0], q.shape[0]), d)]
+    logdet_ratio = _logdet(cov_q, "q") - _logdet(cov_p, "p")
+    n_p, n_q = p.shape[0], q.shape[0]
+    if bias_correction and shrinkage is None:
+        if n_q <= d + 2:
+            raise EstimationError(
+                f"Expected more than d + 2 = {d + 2} samples of q for the bias-corrected Gaussian KL, got {n_q}; "
+                "pass more samples or bias_correction=False"
+            )
+        c = (n_q - d - 2) / (n_q - 1)
+        trace = c * trace
+        maha = c * maha - trace / n_p - d / n_q
+        logdet_ratio -= _bias(n_q, d) - _bias(n_p, d)
+    value = 0.5 * (trace + maha - d + logdet_ratio)
+    return value, [*notes, *_gaussian_flag(min(n_p, n_q), d)]
 
 
 def _principal(x: torch.Tensor, r: int) -> torch.Tensor:

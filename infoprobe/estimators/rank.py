@@ -14,6 +14,8 @@ flagged "biased" (n is far too small for d) rather than "degenerate".
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from infoprobe.estimators.estimate import Flag, Rank
@@ -29,9 +31,10 @@ def rank_tolerance(n: int, d: int, dtype: torch.dtype) -> float:
     return max(n, d) * eps
 
 
-def numerical_rank(x: torch.Tensor) -> int:
+def numerical_rank(x: Any) -> int:
     """Numerical rank of the centred samples ``x`` (n, d): #σ_i > σ_max · max(n, d) · eps(x.dtype).
 
+    ``x`` is an array or tensor (n samples, features; more dimensions are flattened per sample).
     Centring makes the rank that of the affine hull of the rows, so a constant offset does not
     count and a constant sample has rank 0. The SVD is done in float64 whatever the input dtype;
     the tolerance uses the input's epsilon (see the module docstring).
@@ -39,6 +42,8 @@ def numerical_rank(x: torch.Tensor) -> int:
     x = torch.as_tensor(x)
     if x.ndim == 1:
         x = x[:, None]
+    elif x.ndim > 2:
+        x = x.reshape(x.shape[0], -1)
     n, d = x.shape
     centred = x.to(torch.float64) - x.to(torch.float64).mean(0)
     sigma = torch.linalg.svdvals(centred)

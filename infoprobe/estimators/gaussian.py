@@ -7,6 +7,10 @@ Singh & Demchuk (2005): with S the unbiased sample covariance, (n−1)S is Wisha
 E[log det S] = log det Σ + Σ_{i=1..d} ψ((n−i)/2) − d·log((n−1)/2).
 Optional Ledoit–Wolf (2004) shrinkage of the covariance (then no bias correction is applied).
 
+The numerical rank is checked before any log-det (`rank`): a rank-deficient sample has
+entropy −∞ and a KL involving one is +∞ (status "degenerate"); n <= d cannot be fitted
+(`EstimationError`). Fewer than ``GAUSSIAN_SAMPLES_PER_DIMENSION`` · d samples: "biased".
+
 Moments are accumulated with the pairwise update of Chan, Golub & LeVeque (1979) in float64;
 `moments_update` is the functional core shared with the streaming `RunningMoments`.
 """
@@ -19,17 +23,25 @@ from typing import NamedTuple
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators.estimate import EstimationError
+from infoprobe.estimators.estimate import EstimationError, Flag, Rank
+from infoprobe.estimators.rank import divergence_rank_notes, numerical_rank, rank_notes, sample_size_flag
 
 __all__ = [
+    "GAUSSIAN_SAMPLES_PER_DIMENSION",
     "Moments",
     "covariance",
+    "covariance_rank",
     "gaussian_entropy",
     "gaussian_entropy_from_moments",
     "gaussian_kl",
     "gaussian_mi",
     "moments_update",
 ]
+
+
+Notes = list[str | Flag | Rank]
+#: below this many samples per dimension a Gaussian fit is flagged "biased"
+GAUSSIAN_SAMPLES_PER_DIMENSION = 10
 
 
 class Moments(NamedTuple):
@@ -96,56 +108,122 @@ def _bias(n: int, d: int) -> float:
     return float(torch.special.digamma((n - i) / 2).sum()) - d * math.log((n - 1) / 2)
 
 
-def gaussian_entropy_from_moments(moments: Moments, *, bias_correction: bool = True) -> tuple[float, list[str]]:
-    """Entropy (nats) of the Gaussian with the accumulated covariance."""
-    n, d = moments.n, moments.mean.shape[0]
+def _check_n(n: int, d: int, what: str) -> None:
     if n <= d:
         raise EstimationError(
-            f"Expected more samples than features for a Gaussian fit, got n={n}, d={d}; "
+            f"Expected more samples than features for a Gaussian fit of {what}, got n={n}, d={d}; "
             "pass more samples or shrinkage='ledoit-wolf'"
         )
+
+
+def _gaussian_flag(n: int, d: int) -> list[Flag]:
+    return sample_size_flag(n, d, per_dimension=GAUSSIAN_SAMPLES_PER_DIMENSION,
+                            what="the covariance estimate is poor")
+
+
+def covariance_rank(moments: Moments) -> int:
+    """Rank of the accumulated covariance: eigenvalues above λ_max · max(n, d) · eps(float64).
+
+    Used where only moments are known (streaming). The eigenvalue round-off of a float64
+    symmetric solver is about eps · λ_max, so this cannot resolve singular values of the data
+    below ~1e-7 σ_max; `rank.numerical_rank` on the samples is sharper.
+    """
+    n, d = moments.n, moments.mean.shape[0]
+    eigenvalues = torch.linalg.eigvalsh(moments.m2)
+    top = float(eigenvalues[-1])
+    if top <= 0:
+        return 0
+    return int((eigenvalues > top * max(n, d) * torch.finfo(torch.float64).eps).sum())
+
+
+def _entropy_value(moments: Moments, bias_correction: bool) -> float:
+    n, d = moments.n, moments.mean.shape[0]
     logdet = _logdet(covariance(moments), "x")
     if bias_correction:
         logdet -= _bias(n, d)
-    warnings = []
-    if n < 10 * d:
-        warnings.append(f"only {n} samples for {d} dimensions; the covariance estimate is poor")
-    return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet, warnings
+    return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet
+
+
+def gaussian_entropy_from_moments(moments: Moments, *, bias_correction: bool = True) -> tuple[float, Notes]:
+    """Entropy (nats) of the Gaussian with the accumulated covariance; −∞ when it is singular.
+
+    The rank comes from `covariance_rank` (moments only): rank r < d gives −∞ with a
+    "degenerate" flag, never the log-det of round-off eigenvalues.
+    """
+    n, d = moments.n, moments.mean.shape[0]
+    _check_n(n, d, "x")
+    r = covariance_rank(moments)
+    if r < d:
+        return -math.inf, [Rank(r), Flag("degenerate", f"covariance rank {r} < d = {d}: the data lie on an "
+                                                       f"{r}-dimensional affine subspace, so the entropy is −∞")]
+    return _entropy_value(moments, bias_correction), [Rank(r), *_gaussian_flag(n, d)]
 
 
 def gaussian_entropy(
     x: torch.Tensor, *, bias_correction: bool = True, shrinkage: str | None = None
-) -> tuple[float, list[str]]:
-    """Entropy (nats) of a Gaussian fitted to ``x``; ``shrinkage="ledoit-wolf"`` for d close to n."""
-    if shrinkage is None:
-        return gaussian_entropy_from_moments(moments_update(None, x), bias_correction=bias_correction)
-    if shrinkage != "ledoit-wolf":
+) -> tuple[float, Notes]:
+    """Entropy (nats) of a Gaussian fitted to ``x``; ``shrinkage="ledoit-wolf"`` for d close to n.
+
+    The numerical rank of ``x`` is checked first (`rank.rank_notes`): a rank-deficient sample
+    has entropy −∞ ("degenerate"). With shrinkage the regularised value is returned and flagged
+    "biased" when the data are rank-deficient (the unregularised entropy is −∞).
+    """
+    n, d = x.shape
+    if shrinkage not in (None, "ledoit-wolf"):
         raise InfoprobeError(f"Expected shrinkage None or 'ledoit-wolf', got {shrinkage!r}")
-    d = x.shape[1]
+    degenerate, notes = rank_notes(x)
+    if shrinkage is None:
+        _check_n(n, d, "x")
+        if degenerate:
+            return -math.inf, notes
+        return _entropy_value(moments_update(None, x), bias_correction), [*notes, *_gaussian_flag(n, d)]
+    notes = [_regularised(note) for note in notes]
     logdet = _logdet(_ledoit_wolf(x.to(torch.float64)), "x")
-    return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet, []
+    return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet, notes
+
+
+def _regularised(note: Flag | Rank) -> Flag | Rank:
+    """A rank note for a shrunk (always positive-definite) covariance: degenerate becomes biased."""
+    if isinstance(note, Flag) and note.status == "degenerate":
+        return Flag("biased", note.reason.replace("is −∞", "is −∞ without regularisation; this value reflects "
+                                                           "the Ledoit–Wolf shrinkage"))
+    return note
 
 
 CONDITION_WARNING = 1e8
 
 
-def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = None) -> tuple[float, list[str]]:
-    """KL(N_p ‖ N_q) in nats between the Gaussians fitted to ``p`` and ``q`` (closed form)."""
+def gaussian_kl(
+    p: torch.Tensor, q: torch.Tensor, *, bias_correction: bool = True, shrinkage: str | None = None
+) -> tuple[float, Notes]:
+    """KL(N_p ‖ N_q) in nats between the Gaussians fitted to ``p`` and ``q`` (closed form).
+
+    KL = ½[tr(Σ_q⁻¹Σ_p) + δᵀΣ_q⁻¹δ − d + log det Σ_q − log det Σ_p]. With ``bias_correction``
+    (default; not with shrinkage) every term is replaced by an unbiased estimate for independent
+    Gaussian samples of sizes n_p, n_q: log-dets as in `gaussian_entropy`; with
+    c = (n_q − d − 2)/(n_q − 1) (inverse-Wishart mean, E[S_q⁻¹] = Σ_q⁻¹/c), c·tr(S_q⁻¹S_p) for the
+    trace and c·Δᵀ S_q⁻¹Δ − (c·tr(S_q⁻¹S_p))/n_p − d/n_q for the Mahalanobis term (Δ the
+    difference of the sample means). The plug-in value is biased upwards by about d²/(2n)
+    nats, several standard errors at d = 10, n = 500.
+    A rank-deficient p or q (`rank.divergence_rank_notes`) gives +∞ ("degenerate") instead of a
+    log-det of round-off; with shrinkage the regularised value is returned, flagged "biased".
+    """
     if shrinkage not in (None, "ledoit-wolf"):
         raise InfoprobeError(f"Expected shrinkage None or 'ledoit-wolf', got {shrinkage!r}")
+    degenerate, notes = divergence_rank_notes(p, q)
     fits = []
-    for sample in (p, q):
+    for name, sample in (("p", p), ("q", q)):
         sample = sample.to(torch.float64)
         if shrinkage is None:
-            if sample.shape[0] <= sample.shape[1]:
-                raise EstimationError(
-                    f"Expected more samples than features for a Gaussian fit, got {tuple(sample.shape)}; "
-                    "pass more samples or shrinkage='ledoit-wolf'"
-                )
+            _check_n(sample.shape[0], sample.shape[1], name)
             m = moments_update(None, sample)
             fits.append((m.mean, covariance(m)))
         else:
             fits.append((sample.mean(0), _ledoit_wolf(sample)))
+    if shrinkage is None and degenerate:
+        return math.inf, notes
+    if shrinkage is not None:
+        notes = [_regularised(note) if isinstance(note, Flag) else note for note in notes]
     (mu_p, cov_p), (mu_q, cov_q) = fits
     d = mu_p.shape[0]
     chol_q, info = torch.linalg.cholesky_ex(cov_q)
@@ -154,11 +232,10 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
             f"Expected a positive-definite covariance of q for the Gaussian KL, got a singular one "
             f"({d} features, {q.shape[0]} samples); pass shrinkage='ledoit-wolf' or drop constant features"
         )
-    warnings = []
     eigenvalues = torch.linalg.eigvalsh(cov_q)
     condition = float(eigenvalues[-1] / eigenvalues[0])
     if condition > CONDITION_WARNING:
-        warnings.append(
+        notes.append(
             f"the covariance of q is ill-conditioned (condition number {condition:.2g}): q is close to a "
             "lower-dimensional subspace, the true KL is very large or infinite and the value mostly "
             "reflects the regularisation"
@@ -166,13 +243,50 @@ def gaussian_kl(p: torch.Tensor, q: torch.Tensor, *, shrinkage: str | None = Non
     trace = float(torch.cholesky_solve(cov_p, chol_q).diagonal().sum())
     diff = (mu_q - mu_p)[:, None]
     maha = float((diff * torch.cholesky_solve(diff, chol_q)).sum())
-    value = 0.5 * (trace + maha - d + _logdet(cov_q, "q") - _logdet(cov_p, "p"))
-    return value, warnings
+    logdet_ratio = _logdet(cov_q, "q") - _logdet(cov_p, "p")
+    n_p, n_q = p.shape[0], q.shape[0]
+    if bias_correction and shrinkage is None:
+        if n_q <= d + 2:
+            raise EstimationError(
+                f"Expected more than d + 2 = {d + 2} samples of q for the bias-corrected Gaussian KL, got {n_q}; "
+                "pass more samples or bias_correction=False"
+            )
+        c = (n_q - d - 2) / (n_q - 1)
+        trace = c * trace
+        maha = c * maha - trace / n_p - d / n_q
+        logdet_ratio -= _bias(n_q, d) - _bias(n_p, d)
+    value = 0.5 * (trace + maha - d + logdet_ratio)
+    return value, [*notes, *_gaussian_flag(min(n_p, n_q), d)]
 
 
-def gaussian_mi(x: torch.Tensor, y: torch.Tensor, *, bias_correction: bool = True) -> tuple[float, list[str]]:
-    """I(X;Y) = H(X) + H(Y) − H(X,Y) in nats for the jointly Gaussian fit (each H bias-corrected)."""
-    hx, wx = gaussian_entropy(x, bias_correction=bias_correction)
+def _principal(x: torch.Tensor, r: int) -> torch.Tensor:
+    """The centred ``x`` in the basis of its r leading principal directions (an injective map)."""
+    centred = x.to(torch.float64) - x.to(torch.float64).mean(0)
+    return centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:r].T
+
+
+def gaussian_mi(x: torch.Tensor, y: torch.Tensor, *, bias_correction: bool = True) -> tuple[float, Notes]:
+    """I(X;Y) = H(X) + H(Y) − H(X,Y) in nats for the jointly Gaussian fit (each H bias-corrected).
+
+    MI is invariant under injective maps, so rank-deficient X or Y are first expressed in
+    their own principal subspaces (exact, noted). A joint rank below rank(X) + rank(Y) means
+    an exact linear relation between X and Y: I = +∞ ("degenerate").
+    """
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    rx, ry = numerical_rank(x), numerical_rank(y)
+    notes: Notes = []
+    if rx == 0 or ry == 0:
+        return 0.0, [f"{'x' if rx == 0 else 'y'} is constant: I = 0"]
+    if rx < x.shape[1] or ry < y.shape[1]:
+        notes.append(f"x and y have ranks {rx} and {ry}: computed in their principal subspaces (MI is "
+                     "invariant under injective maps)")
+        x, y = (_principal(x, rx), _principal(y, ry))
+    joint = torch.cat([x, y], 1)
+    rxy = numerical_rank(joint)
+    if rxy < rx + ry and rxy < joint.shape[0] - 1:
+        return math.inf, [Flag("degenerate", f"joint rank {rxy} < rank(x) + rank(y) = {rx + ry}: x and y are "
+                                             "linearly dependent, so the Gaussian MI is +∞")]
+    hx, _ = gaussian_entropy(x, bias_correction=bias_correction)
     hy, _ = gaussian_entropy(y, bias_correction=bias_correction)
-    hxy, _ = gaussian_entropy(torch.cat([x.to(torch.float64), y.to(torch.float64)], 1), bias_correction=bias_correction)
-    return hx + hy - hxy, wx
+    hxy, joint_notes = gaussian_entropy(joint, bias_correction=bias_correction)
+    return hx + hy - hxy, [*notes, *(note for note in joint_notes if isinstance(note, Flag))]

@@ -14,18 +14,23 @@ edges[i] <= v < edges[i+1], the last bin being closed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators._base import as_samples
 
 __all__ = [
+    "HistogramKLTerms",
     "bin_edges",
     "entropy_from_counts",
     "histogram_counts",
     "histogram_entropy",
     "histogram_kl",
+    "histogram_kl_terms",
     "kl_from_counts",
 ]
 
@@ -89,22 +94,26 @@ def entropy_from_counts(
     raise InfoprobeError(f"Expected correction None or 'miller-madow', got {correction!r}")
 
 
+def _kl_parts(
+    p_counts: torch.Tensor, q_counts: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(p, q, terms): smoothed bin probabilities and p_i·log(p_i/q_i) (0 where p_i = 0)."""
+    if smoothing < 0:
+        raise InfoprobeError(f"Expected a non-negative smoothing pseudo-count, got {smoothing}; pass e.g. smoothing=1.0")
+    p = p_counts.to(torch.float64) + smoothing
+    q = q_counts.to(torch.float64) + smoothing
+    p, q = p / p.sum(), q / q.sum()
+    ratio = torch.where(p > 0, p / q, torch.ones_like(p))
+    return p, q, torch.where(p > 0, p * torch.log(ratio), torch.zeros_like(p))
+
+
 def kl_from_counts(p_counts: torch.Tensor, q_counts: torch.Tensor, *, smoothing: float = 0.0) -> float:
     """KL(p ‖ q) in nats between two histograms with the same number of bins.
 
     Computed as sum p·log(p/q) over bins with p > 0, like ``scipy.stats.entropy(p, q)``;
     infinite when q is empty where p is not.
     """
-    if smoothing < 0:
-        raise InfoprobeError(f"Expected a non-negative smoothing pseudo-count, got {smoothing}")
-    p = p_counts.to(torch.float64) + smoothing
-    q = q_counts.to(torch.float64) + smoothing
-    p = p / p.sum()
-    q = q / q.sum()
-    mask = p > 0
-    if bool((q[mask] == 0).any()):
-        return math.inf
-    return float((p[mask] * torch.log(p[mask] / q[mask])).sum())
+    return float(_kl_parts(p_counts, q_counts, smoothing)[2].sum())
 
 
 def histogram_entropy(
@@ -125,6 +134,60 @@ def histogram_entropy(
     return entropy_from_counts(counts, smoothing=smoothing, correction=correction), []
 
 
+@dataclass(frozen=True)
+class HistogramKLTerms:
+    """The anatomy of a histogram KL(p ‖ q): edges, smoothed bin probabilities, per-bin terms.
+
+    ``terms[i]`` = p_i·log(p_i/q_i) in nats (0 where p_i = 0, +∞ where q_i = 0 < p_i); their sum
+    ``value`` is what ``kl_divergence(p, q, method="histogram", ...)`` returns with the same
+    options. With ``edges="separate"`` bin i of p and bin i of q are different intervals
+    (``p_edges`` and ``q_edges``); with "shared" both hold the same edges.
+    """
+
+    p_edges: torch.Tensor
+    q_edges: torch.Tensor
+    p_probabilities: torch.Tensor
+    q_probabilities: torch.Tensor
+    terms: torch.Tensor
+
+    @property
+    def value(self) -> float:
+        """KL(p ‖ q) in nats: the sum of ``terms``."""
+        return float(self.terms.sum())
+
+
+def histogram_kl_terms(
+    p: Any,
+    q: Any,
+    *,
+    bins: int = 100,
+    edges: str = "separate",
+    range: tuple[float, float] | None = None,
+    smoothing: float = 1.0,
+) -> HistogramKLTerms:
+    """Edges, smoothed probabilities and per-bin terms of the histogram KL(p ‖ q) (Kullback & Leibler 1951).
+
+    ``edges="separate"`` (default here, as Callahan & Paskett 2021 did) bins each sample over
+    its own min..max (or ``range``); ``"shared"`` bins both on the same edges over the union of
+    their ranges. ``smoothing`` (default 1) is a pseudo-count added to every bin before
+    normalising. ``p`` and ``q`` are arrays or tensors of any shape (their values are pooled).
+    See `HistogramKLTerms`.
+    """
+    p = as_samples(p, name="p", min_samples=1)
+    q = as_samples(q, name="q", device=p.device, min_samples=1)
+    if edges == "shared":
+        if range is None:
+            range = (min(float(p.min()), float(q.min())), max(float(p.max()), float(q.max())))
+        dtype = torch.float64 if torch.float64 in (p.dtype, q.dtype) else p.dtype
+        p_edges = q_edges = bin_edges(p.to(dtype), bins=bins, range=range)
+    elif edges == "separate":
+        p_edges, q_edges = bin_edges(p, bins=bins, range=range), bin_edges(q, bins=bins, range=range)
+    else:
+        raise InfoprobeError(f"Expected edges='shared' or 'separate', got {edges!r}")
+    p_prob, q_prob, terms = _kl_parts(histogram_counts(p, p_edges), histogram_counts(q, q_edges), smoothing)
+    return HistogramKLTerms(p_edges, q_edges, p_prob, q_prob, terms)
+
+
 def histogram_kl(
     p: torch.Tensor,
     q: torch.Tensor,
@@ -140,22 +203,9 @@ def histogram_kl(
     ranges (or ``range``); ``edges="separate"`` bins each over its own min..max, so bin i of p
     and bin i of q cover different intervals (what Callahan & Paskett 2021 did). ``smoothing``
     (default 1) is added to every bin: without it the divergence is infinite whenever q has an
-    empty bin where p has values.
+    empty bin where p has values. The per-bin anatomy is `histogram_kl_terms`.
     """
-    if edges == "shared":
-        if range is None:
-            lo = min(float(p.min()), float(q.min()))
-            hi = max(float(p.max()), float(q.max()))
-            range = (lo, hi)
-        dtype = torch.float64 if torch.float64 in (p.dtype, q.dtype) else p.dtype
-        common = bin_edges(p.to(dtype), bins=bins, range=range)
-        p_counts, q_counts = histogram_counts(p, common), histogram_counts(q, common)
-    elif edges == "separate":
-        p_counts = histogram_counts(p, bin_edges(p, bins=bins, range=range))
-        q_counts = histogram_counts(q, bin_edges(q, bins=bins, range=range))
-    else:
-        raise InfoprobeError(f"Expected edges='shared' or 'separate', got {edges!r}")
-    value = kl_from_counts(p_counts, q_counts, smoothing=smoothing)
+    value = histogram_kl_terms(p, q, bins=bins, edges=edges, range=range, smoothing=smoothing).value
     warnings = []
     if math.isinf(value):
         warnings.append("q has empty bins where p has values, so KL is infinite; pass smoothing > 0")

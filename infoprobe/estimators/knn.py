@@ -19,27 +19,53 @@ data's device — cache-sized blocks on CPU, at most ``MAX_CHUNK_BYTES`` per blo
 `_base.rows_per_chunk`) — with no Python loop over samples. Euclidean candidates are ranked in float64 and their distances then recomputed
 exactly from coordinate differences, so exact duplicates give exactly zero.
 
-Duplicates: when a point has k or more exact duplicates its k-th distance is zero and the log
-is −∞. Then seeded Gaussian jitter of standard deviation ``JITTER`` × (the data's RMS feature
-scale) is added to every point and the distances recomputed; the Estimate carries a warning,
-because the value then reflects the jitter scale (the data have a discrete part whose
-differential entropy is −∞).
+Ties and duplicates. The KSG and Ross estimators count neighbours strictly inside a max-norm
+radius, which breaks down when distances tie (8-bit images: a few dozen distinct max-norm
+distances among 1,000 points). They therefore always add seeded Gaussian noise of s.d.
+``TIE_NOISE`` (1e-10) × the data's RMS feature s.d. before the neighbour search (`break_ties`),
+as Kraskov et al. (2004) and scikit-learn do; the value moves by far less than its standard
+error on continuous data. The Euclidean entropy and divergence estimators add no noise: k or
+more exact duplicates of a point mean the data have a discrete part, whose differential
+entropy is −∞; the estimate says so (status "degenerate") instead of reporting a value that
+would only reflect an arbitrary jitter scale.
+
+Rank. Entropy and divergence estimates first measure the data's numerical rank
+(`rank.numerical_rank`): a rank-deficient sample has differential entropy −∞.
+
+Sample size. A joint estimate from n < ``KNN_SAMPLES_PER_DIMENSION`` · d samples is flagged
+"biased" (calibrated by ``benchmarks/coverage.py``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import rows_per_chunk
+from infoprobe.estimators.estimate import EstimationError, Flag, Rank
+from infoprobe.estimators.rank import divergence_rank_notes, rank_notes, sample_size_flag
 
-__all__ = ["DEFAULT_K", "JITTER", "knn_distances", "knn_entropy", "knn_kl", "ksg_ceiling", "ksg_label_mi", "ksg_mi"]
+__all__ = [
+    "DEFAULT_K",
+    "KNN_SAMPLES_PER_DIMENSION",
+    "TIE_NOISE",
+    "break_ties",
+    "knn_distances",
+    "knn_entropy",
+    "knn_kl",
+    "ksg_ceiling",
+    "ksg_label_mi",
+    "ksg_mi",
+]
 
-JITTER = 1e-10
+Notes = list[str | Flag | Rank]
+#: tie-breaking noise s.d., relative to the data's RMS feature s.d. (`break_ties`)
+TIE_NOISE = 1e-10
 DEFAULT_K = 3
+#: below this many samples per dimension a kNN estimate is flagged "biased"
+KNN_SAMPLES_PER_DIMENSION = 100
 
 
 def ksg_ceiling(n: int, k: int = DEFAULT_K) -> float:
@@ -52,7 +78,7 @@ def _check_k(k: int, n: int, what: str) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InfoprobeError(f"Expected a positive integer k, got {k!r}; pass e.g. k=3")
     if n < k + 1:
-        raise InfoprobeError(f"Expected at least k+1 = {k + 1} samples in {what}, got {n}; pass more samples or lower k")
+        raise EstimationError(f"Expected at least k+1 = {k + 1} samples in {what}, got {n}; pass more samples or lower k")
 
 
 def _candidates(
@@ -119,76 +145,87 @@ def _nearest_float64(q: torch.Tensor, r: torch.Tensor, own: torch.Tensor | None,
     return d2.topk(k, dim=1, largest=False).indices
 
 
-def _jitter(samples: list[torch.Tensor], seed: int) -> list[torch.Tensor]:
-    """Copies of ``samples`` plus seeded N(0, (JITTER·scale)²) noise, one common scale."""
-    variances = torch.cat([s.to(torch.float64).var(0).nan_to_num(0.0) for s in samples])
-    rms = float(variances.mean().sqrt())
-    scale = rms if rms > 0 else 1.0
-    generator = torch.Generator().manual_seed(seed)
-    out = []
-    for s in samples:
-        noise = torch.randn(s.shape, generator=generator, dtype=torch.float64).to(s.device)
-        out.append(s.to(torch.float64) + JITTER * scale * noise)
-    return out
+def break_ties(x: torch.Tensor, *, seed: int, stream: int = 0) -> torch.Tensor:
+    """``x`` in float64 plus seeded Gaussian noise of s.d. ``TIE_NOISE`` × s, s = x's RMS feature s.d.
+
+    As Kraskov et al. (2004, sec. II) and scikit-learn's ``mutual_info_*`` do, every point is
+    moved by a tiny random amount so that no two max-norm distances are equal: quantised data
+    (8-bit images) otherwise tie massively and the strict / non-strict counts of the KSG
+    estimators break down (I(X;X) above its ceiling, negative I(X;labels)). s is
+    sqrt(mean_j Var(x_j)), one scale for all features (1 for constant data), so the noise is
+    relative to the data and does not depend on the basis. ``stream`` separates the noise of
+    several arrays drawn with one seed.
+    """
+    x = x.to(torch.float64)
+    scale = float(x.var(0, unbiased=False).mean().sqrt()) if x.shape[0] > 1 else 0.0
+    scale = scale if scale > 0 else 1.0
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + stream)
+    noise = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.device)
+    return x + TIE_NOISE * scale * noise
 
 
-def _dedup(
-    samples: list[torch.Tensor],
-    compute: Callable[..., torch.Tensor],
-    seed: int,
-    what: str,
-    check: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
-) -> tuple[torch.Tensor, list[str]]:
-    """Run ``compute(*samples)``; if ``check`` of it has zero distances, rerun on jittered samples."""
-    distances = compute(*samples)
-    zeros = int((check(distances) == 0).sum())
-    if zeros == 0:
-        return distances, []
-    distances = compute(*_jitter(samples, seed))
-    message = (
-        f"{zeros} points have k or more exact duplicates in {what} (zero kNN distance); added seeded "
-        f"Gaussian jitter of {JITTER:g} x the data scale, so the value reflects the jitter: "
-        "the data are partly discrete and their differential entropy is -inf"
-    )
-    return distances, [message]
+def _knn_flag(n: int, d: int) -> list[Flag]:
+    return sample_size_flag(n, d, per_dimension=KNN_SAMPLES_PER_DIMENSION,
+                            what="kNN estimates are biased at this sample size and dimension")
 
 
-def _dimension_warning(n: int, d: int) -> list[str]:
-    if n < 100 * d:
-        return [f"only {n} samples for {d} dimensions: kNN estimates are strongly biased when n is small for d"]
-    return []
+def _digamma(value: float) -> float:
+    return float(torch.special.digamma(torch.tensor(float(value), dtype=torch.float64)))
 
 
-def knn_entropy(x: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
-    """Kozachenko–Leonenko differential entropy (nats), Euclidean k-th neighbour distances."""
+def knn_entropy(x: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:
+    """Kozachenko–Leonenko differential entropy (nats), Euclidean k-th neighbour distances.
+
+    −∞ ("degenerate") when the data are rank-deficient (see `rank.rank_notes`) or when some
+    point has k or more exact duplicates (a discrete part: the differential entropy is −∞).
+    ``seed`` is unused (kept so that all kNN methods take the same options).
+    """
     n, d = x.shape
     _check_k(k, n, "x")
-    eps, warnings = _dedup([x], lambda a: knn_distances(a, a, k, exclude_self=True), seed, "x")
+    degenerate, notes = rank_notes(x)
+    if degenerate:
+        return -math.inf, notes
+    eps = knn_distances(x, x, k, exclude_self=True)
+    zeros = int((eps == 0).sum())
+    if zeros:
+        return -math.inf, [*notes, Flag("degenerate", _duplicates(zeros, "x"))]
     log_unit_ball = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
-    value = (
-        float(torch.special.digamma(torch.tensor(float(n), dtype=torch.float64)))
-        - float(torch.special.digamma(torch.tensor(float(k), dtype=torch.float64)))
-        + log_unit_ball
-        + d * float(torch.log(eps).mean())
-    )
-    return value, warnings + _dimension_warning(n, d)
+    value = _digamma(n) - _digamma(k) + log_unit_ball + d * float(torch.log(eps).mean())
+    return value, [*notes, *_knn_flag(n, d)]
 
 
-def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
-    """Wang–Kulkarni–Verdú kNN estimate of KL(p ‖ q) in nats; n ≠ m allowed."""
+def _duplicates(zeros: int, what: str) -> str:
+    return (f"{zeros} points of {what} have k or more exact duplicates (zero k-th neighbour distance): "
+            "the data have a discrete part, whose differential entropy is −∞")
+
+
+def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:
+    """Wang–Kulkarni–Verdú kNN estimate of KL(p ‖ q) in nats; n ≠ m allowed.
+
+    +∞ ("degenerate") when p or q is rank-deficient or when points of p have k or more exact
+    duplicates in p but not in q (p has atoms the q sample lacks); NaN ("invalid") when the
+    q sample has k or more exact copies of a point of p (both have a discrete part: the
+    estimator, made for densities, does not apply). ``seed`` is unused.
+    """
     n, d = p.shape
     m = q.shape[0]
     _check_k(k, n, "p")
     if m < k:
-        raise InfoprobeError(f"Expected at least k = {k} samples in q, got {m}; pass more samples or lower k")
-
-    def both(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.stack([knn_distances(a, a, k, exclude_self=True), knn_distances(a, b, k, exclude_self=False)])
-
-    distances, warnings = _dedup([p, q], both, seed, "p or q")
-    rho, nu = distances[0], distances[1]
+        raise EstimationError(f"Expected at least k = {k} samples in q, got {m}; pass more samples or lower k")
+    degenerate, notes = divergence_rank_notes(p, q)
+    if degenerate:
+        return math.inf, notes
+    rho = knn_distances(p, p, k, exclude_self=True)
+    nu = knn_distances(p, q, k, exclude_self=False)
+    if bool((nu == 0).any()):
+        return math.nan, [*notes, Flag("invalid", f"{int((nu == 0).sum())} points of p have k or more exact "
+                                                  "copies in q: p and q have discrete parts, which the kNN "
+                                                  "divergence (made for densities) cannot compare")]
+    if bool((rho == 0).any()):
+        return math.inf, [*notes, Flag("degenerate", _duplicates(int((rho == 0).sum()), "p")
+                                       + " and q's sample has no such atoms, so KL(p ‖ q) is +∞")]
     value = d * float((torch.log(nu) - torch.log(rho)).mean()) + math.log(m / (n - 1))
-    return value, warnings + _dimension_warning(min(n, m), d)
+    return value, [*notes, *_knn_flag(min(n, m), d)]
 
 
 def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
@@ -211,18 +248,18 @@ def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(out, 1)
 
 
-def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
-    """Kraskov–Stögbauer–Grassberger mutual information I(X;Y) (estimator 1, max-norm), nats."""
+def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:
+    """Kraskov–Stögbauer–Grassberger mutual information I(X;Y) (estimator 1, max-norm), nats.
+
+    Ties are always broken first with `break_ties` (seeded by ``seed``), so the value cannot
+    exceed its ceiling ψ(n) − ψ(k) (`ksg_ceiling`).
+    """
     n = x.shape[0]
     _check_k(k, n, "x")
-    counts, warnings = _dedup([x, y], lambda a, b: _ksg_counts(a, b, k), seed, "(x, y)", check=lambda t: t[0])
+    counts = _ksg_counts(break_ties(x, seed=seed, stream=0), break_ties(y, seed=seed, stream=1), k)
     digamma = torch.special.digamma
-    value = (
-        float(digamma(torch.tensor(float(k), dtype=torch.float64)))
-        + float(digamma(torch.tensor(float(n), dtype=torch.float64)))
-        - float((digamma(counts[1] + 1) + digamma(counts[2] + 1)).mean())
-    )
-    return value, warnings + _dimension_warning(n, x.shape[1] + y.shape[1])
+    value = _digamma(k) + _digamma(n) - float((digamma(counts[1] + 1) + digamma(counts[2] + 1)).mean())
+    return value, [*_knn_flag(n, x.shape[1] + y.shape[1])]
 
 
 def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -261,24 +298,28 @@ def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
     return torch.stack([rs, k_used[index], torch.cat(counts).to(torch.float64)])
 
 
-def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, list[str]]:
-    """I(X;Y) between continuous ``x`` and integer class ``labels`` (Ross 2014), in nats."""
+def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:
+    """I(X;Y) between continuous ``x`` and integer class ``labels`` (Ross 2014), in nats.
+
+    Ties in ``x`` are always broken first with `break_ties` (seeded by ``seed``), as
+    scikit-learn's ``mutual_info_classif`` does.
+    """
     n = x.shape[0]
     _check_k(k, n, "x")
-    terms, warnings = _dedup([x], lambda a: _ross_terms(a, labels, k), seed, "x (per class)",
-                             check=lambda t: t[0])
+    if int(torch.unique(labels, return_counts=True)[1].max()) < 2:
+        raise EstimationError(
+            f"Expected at least one class with 2 or more samples for I(X; labels), got {n} samples in "
+            f"{int(torch.unique(labels).numel())} classes; pass more samples per class"
+        )
+    terms = _ross_terms(break_ties(x, seed=seed), labels, k)
     n_kept = terms.shape[1]
     class_sizes = torch.unique(labels, return_counts=True)[1]
     class_sizes = class_sizes[class_sizes > 1].to(torch.float64)
     digamma = torch.special.digamma
     # ⟨ψ(N_y)⟩ over points = Σ_y (N_y / n') ψ(N_y)
     mean_psi_class = float((class_sizes * digamma(class_sizes)).sum() / n_kept)
-    value = (
-        float(digamma(torch.tensor(float(n_kept), dtype=torch.float64)))
-        + float(digamma(terms[1]).mean())
-        - mean_psi_class
-        - float(digamma(terms[2]).mean())
-    )
+    value = _digamma(n_kept) + float(digamma(terms[1]).mean()) - mean_psi_class - float(digamma(terms[2]).mean())
+    notes: Notes = [*_knn_flag(n, x.shape[1])]
     if n_kept < n:
-        warnings = [*warnings, f"{n - n_kept} samples of classes with a single member were left out"]
-    return value, warnings
+        notes.append(f"{n - n_kept} samples of classes with a single member were left out")
+    return value, notes

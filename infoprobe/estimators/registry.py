@@ -1,4 +1,4 @@
-"""The method table and the three public entry points.
+"""The method table and the public entry points.
 
 A new estimator is one function ``f(x, **options) -> (value_in_nats, notes)`` (two arrays for
 KL and MI) in its family module plus one `Method` line in ``_METHODS``. ``notes`` are strings
@@ -24,7 +24,15 @@ from infoprobe.estimators._base import as_labels, as_samples, is_labels, log_bas
 from infoprobe.estimators.estimate import Estimate, EstimationError, Flag, Rank, judge
 from infoprobe.estimators.presets import preset_options
 
-__all__ = ["DEFAULT_METHOD", "Method", "available", "entropy", "kl_divergence", "mutual_information", "noisy_channel_mi"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "Method",
+    "available",
+    "entropy",
+    "kl_divergence",
+    "mutual_information",
+    "noisy_channel_mi",
+]
 
 Notes = list[str | Flag | Rank]
 EstimatorFunction = Callable[..., tuple[float, Notes]]
@@ -195,9 +203,11 @@ def _interval(
 ) -> tuple[float, float] | None:
     """A ``ci`` interval centred on the full-sample ``value``.
 
-    The resamples (bootstrap: n rows with replacement; subsampling: n/2 rows without, spread
-    scaled by sqrt(m/n), Politis & Romano 1994) give the spread of the estimator around its
-    own mean; that spread, not the resamples' location, is put around ``value``. A percentile
+    The resamples (bootstrap: n rows with replacement; subsampling: m = n/2 rows without,
+    the delete-d jackknife of Shao & Wu 1989, spread scaled by sqrt(m/(n − m)), which is 1
+    here: half-samples without replacement vary as much as a full-sample estimate, since the
+    finite-population factor 1 − m/n halves their variance) give the spread of the estimator
+    around its own mean; that spread, not the resamples' location, is put around ``value``. A percentile
     interval of a bias-corrected statistic would be shifted by the bias the resampling adds
     (duplicated rows shrink a covariance) and may not even contain the estimate. None when
     fewer than two resamples give a finite value.
@@ -225,7 +235,8 @@ def _interval(
     if boot.numel() < 2:
         return None
     levels = torch.tensor([(1 - ci) / 2, (1 + ci) / 2], dtype=torch.float64)
-    scale = 1.0 if scheme == "bootstrap" else math.sqrt((arrays[0].shape[0] // 2) / arrays[0].shape[0])
+    n = arrays[0].shape[0]
+    scale = 1.0 if scheme == "bootstrap" else math.sqrt((n // 2) / (n - n // 2))
     low, high = torch.quantile(boot - boot.mean(), levels).tolist()
     return (value + scale * low, value + scale * high)
 
@@ -440,6 +451,22 @@ def mutual_information(
                      d=d, base=base, ci=ci, n_boot=n_boot, seed=seed, paired=True)
 
 
+def _noisy_channel(t: torch.Tensor, *, scale: float) -> tuple[float, Notes]:
+    """I(X; T + ε) ≤ the Kolchinsky–Tracey pairwise term at noise s.d. scale × (T's RMS radius)."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+        raise InfoprobeError(f"Expected a positive noise scale, got {scale!r}; pass e.g. scale=0.3")
+    centred = t.to(torch.float64) - t.to(torch.float64).mean(0)
+    radius = float(centred.pow(2).sum(1).mean().sqrt())
+    if radius == 0.0:
+        return 0.0, ["constant layer: T + ε is independent of X, I = 0"]
+    return kde.pairwise_term(t, noise_var=(scale * radius) ** 2), []
+
+
+_NOISY_CHANNEL = Method("mutual_information", "noisy_channel", _noisy_channel,
+                        "Kolchinsky–Tracey upper bound on I(X; T + ε), noise relative to the layer's radius",
+                        _KT, "subsampling", ceiling=_log_n)
+
+
 def noisy_channel_mi(
     t: Any,
     *,
@@ -450,28 +477,25 @@ def noisy_channel_mi(
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> Estimate:
-    """I(X; T + ε) of a deterministic layer T = f(X) at resolution ``scale`` (nats by default).
+    """I(X; T + ε) for a deterministic layer T = f(X), ε ~ N(0, (scale·r)² I), an upper bound.
 
-    ε ~ N(0, (scale·r)² I) with r the layer's RMS distance from its mean, so the resolution is
-    relative to the layer's own spread. For deterministic T, I(X; T + ε) = H(T + ε) − H(ε), and
-    the Kolchinsky–Tracey pairwise bound of the mixture entropy H(T + ε) makes this an upper
-    bound that cannot exceed log n (its ceiling) (Kolchinsky & Tracey 2017; Saxe et al. 2018).
-    The exact I(X; T) of an injective deterministic layer is infinite: a resolution is what
-    makes the quantity finite, and the number depends on it. A constant layer gives 0.
+    ``t`` holds the layer's values for n inputs (one row per input); X is the input drawn
+    uniformly from those n inputs. r is the layer's RMS distance from its mean,
+    r = sqrt(mean_i ‖t_i − t̄‖²), so ``scale`` is a resolution relative to the layer: details of
+    T finer than about scale·r are blurred by the noise, and the value does not change when the
+    layer is rescaled. The exact I(X; T) of an injective deterministic layer is infinite (for
+    continuous X) or log n (for n distinct inputs) whatever the layer does, which is why a
+    resolution is needed to compare layers.
+
+    The value is the pairwise-distance bound of Kolchinsky & Tracey (2017, Entropy 19(7):361),
+    as used by Saxe et al. (2018, ICLR): I(X; T + ε) = H(T + ε) − H(ε) ≤
+    −(1/n) Σ_i log (1/n) Σ_j exp(−‖t_i − t_j‖² / (2σ²)) nats, σ = scale·r (`kde.pairwise_term`).
+    It is an upper bound, at most log n (the ceiling: at_ceiling when the noise separates all
+    inputs); a constant layer gives exactly 0. See `entropy` for ``base``, ``ci``, ``n_boot``,
+    ``seed`` and ``device``.
     """
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
-        raise InfoprobeError(f"Expected a positive noise scale, got {scale!r}; pass e.g. scale=0.3")
+    log_base(base)
     tt = as_samples(t, name="t", device=device)
-
-    def noisy(x: torch.Tensor, *, scale: float) -> tuple[float, Notes]:
-        centred = x.to(torch.float64) - x.to(torch.float64).mean(0)
-        radius = float(centred.pow(2).sum(1).mean().sqrt())
-        if radius == 0:
-            return 0.0, ["constant layer: no information at any resolution"]
-        return kde.pairwise_term(x, noise_var=(scale * radius) ** 2), []
-
-    spec = Method("mutual_information", "noisy", noisy, "noisy-channel I(X; T + ε)", _KT, "subsampling",
-                  ceiling=_log_n)
-    return _estimate("mutual_information", noisy, [tt], spec=spec, label=f"noisy(scale={scale:g})",
-                     options={"scale": float(scale)}, d=tt.shape[1], base=base, ci=ci, n_boot=n_boot,
-                     seed=seed, paired=False)
+    return _estimate("mutual_information", _noisy_channel, [tt], spec=_NOISY_CHANNEL, label="noisy_channel",
+                     options={"scale": scale}, d=tt.shape[1], base=base, ci=ci, n_boot=n_boot, seed=seed,
+                     paired=False)

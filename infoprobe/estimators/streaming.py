@@ -17,7 +17,7 @@ import torch
 
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import as_samples, log_base
-from infoprobe.estimators.estimate import Estimate
+from infoprobe.estimators.estimate import Estimate, Rank, judge
 from infoprobe.estimators.gaussian import (
     Moments,
     covariance,
@@ -137,6 +137,10 @@ class RunningMoments:
         if self.state is None:
             raise InfoprobeError("RunningMoments.compute() called before any update(); feed at least one batch")
         divisor, units = log_base(self.base)
-        value, warnings = gaussian_entropy_from_moments(self.state, bias_correction=self.bias_correction)
+        value, notes = gaussian_entropy_from_moments(self.state, bias_correction=self.bias_correction)
         d = self.state.mean.shape[0]
-        return Estimate(value / divisor, None, "gaussian", self.state.n, d, units, tuple(warnings))
+        status, reason, warnings = judge(value, quantity="entropy", notes=notes)
+        rank = next((note.value for note in notes if isinstance(note, Rank)), None)
+        estimate = Estimate(value, None, "gaussian", self.state.n, d, "nats", quantity="entropy", status=status,
+                            reason=reason, rank=rank, warnings=warnings)
+        return estimate.to_units(divisor, units)

@@ -144,29 +144,35 @@ def test_renyi_high_dimension_flushes_without_changing_value() -> None:
     assert math.isfinite(est.value) and est.value <= math.log(300) + 1e-12
 
 
-def test_knn_duplicates_are_finite_and_warn() -> None:
+def test_knn_duplicates_are_degenerate() -> None:
+    # 100 copies of one point: a discrete part, whose differential entropy is −∞
     x = torch.randn(400, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
     x[:100] = x[0]
     est = entropy(x, k=3)
-    assert math.isfinite(est.value)
-    assert any("duplicates" in w for w in est.warnings)
-    assert entropy(x, k=3).value == est.value  # seeded jitter is reproducible
+    assert est.value == -math.inf and est.status == "degenerate" and "exact duplicates" in est.reason
+    assert est.text() == "−∞ [D]"
 
 
-def test_ksg_and_knn_kl_duplicates_are_finite_and_warn() -> None:
+def test_knn_kl_duplicates_are_flagged_and_ksg_breaks_ties() -> None:
     g = torch.Generator().manual_seed(7)
     x = torch.randn(300, 2, generator=g, dtype=torch.float64)
     y = torch.randn(300, 3, generator=g, dtype=torch.float64)
     x[:50], y[:50] = x[0], y[0]
+    # atoms in p that q's sample lacks: KL(p ‖ q) = +∞
+    kl = infoprobe.kl_divergence(x, torch.randn(200, 2, generator=g, dtype=torch.float64), k=3)
+    assert kl.value == math.inf and kl.status == "degenerate" and "exact duplicates" in kl.reason
+    # atoms in both: the kNN divergence does not apply
+    both = infoprobe.kl_divergence(x, x[:200].clone(), k=3)
+    assert math.isnan(both.value) and both.status == "invalid" and "discrete parts" in both.reason
+    # KSG breaks the ties with seeded noise: finite, reproducible, within [0, ψ(n) − ψ(k)]
     mi = infoprobe.mutual_information(x, y, k=3)
-    kl = infoprobe.kl_divergence(x, x[:200].clone(), k=3)
-    for est in (mi, kl):
-        assert math.isfinite(est.value) and any("duplicates" in w for w in est.warnings)
+    assert 0 <= mi.value <= mi.ceiling and mi.value == infoprobe.mutual_information(x, y, k=3).value
 
 
-def test_knn_high_dimension_small_n_warns() -> None:
+def test_knn_high_dimension_small_n_is_biased() -> None:
     x = torch.randn(200, 50, generator=torch.Generator().manual_seed(1))
-    assert any("small for d" in w for w in entropy(x).warnings)
+    est = entropy(x)
+    assert est.status == "biased" and "n = 200 < " in est.reason and math.isfinite(est.value)
 
 
 def test_estimate_behaves_like_a_number() -> None:

@@ -9,6 +9,7 @@ from sklearn.feature_selection import mutual_info_classif
 
 import infoprobe
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators import EstimationError
 
 
 def _two_gaussians(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,7 @@ def test_singleton_classes_are_left_out_with_a_warning() -> None:
     y[0] = 7  # a class with one member
     est = infoprobe.mutual_information(x, y)
     assert any("single member" in w for w in est.warnings)
-    with pytest.raises(InfoprobeError, match="at least one class with 2 or more samples"):
+    with pytest.raises(EstimationError, match="at least one class with 2 or more samples"):
         infoprobe.mutual_information(np.arange(4.0)[:, None], np.arange(4), k=1)
 
 
@@ -77,7 +78,7 @@ def test_a_preset_with_a_different_method_is_refused() -> None:
     assert infoprobe.entropy(x, preset="callahan2021").method == "histogram[callahan2021]"
 
 
-def test_gaussian_kl_flags_an_ill_conditioned_q_and_refuses_a_singular_one() -> None:
+def test_gaussian_kl_flags_an_ill_conditioned_q_and_a_singular_one() -> None:
     rng = np.random.default_rng(7)
     p = rng.standard_normal((500, 3))
     q = rng.standard_normal((500, 3))
@@ -86,6 +87,9 @@ def test_gaussian_kl_flags_an_ill_conditioned_q_and_refuses_a_singular_one() -> 
     q_flat[:, 2] = q_flat[:, 0] + 1e-6 * rng.standard_normal(500)  # almost on a plane
     est = infoprobe.kl_divergence(p, q_flat, method="gaussian")
     assert est.value > 1e4 and any("ill-conditioned" in w for w in est.warnings)
-    q_flat[:, 2] = q_flat[:, 0]
-    with pytest.raises(InfoprobeError, match="positive-definite covariance of q"):
-        infoprobe.kl_divergence(p, q_flat, method="gaussian")
+    q_flat[:, 2] = q_flat[:, 0]  # exactly on a plane: the data, not the user, are at fault
+    singular = infoprobe.kl_divergence(p, q_flat, method="gaussian")
+    assert singular.value == float("inf") and singular.status == "degenerate"
+    assert singular.reason.startswith("q: rank 2 < d = 3") and singular.rank == 3
+    with pytest.raises(EstimationError, match="more samples than features for a Gaussian fit of q, got n=3"):
+        infoprobe.kl_divergence(p, q[:3], method="gaussian")

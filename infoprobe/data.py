@@ -44,6 +44,8 @@ from infoprobe.errors import InfoprobeError
 
 __all__ = [
     "DATASETS",
+    "DatasetSpec",
+    "dataset_spec",
     "GaussianSamples",
     "ImageData",
     "default_root",
@@ -51,7 +53,33 @@ __all__ = [
     "load_dataset",
 ]
 
-DATASETS = ("digits", "mnist", "cifar10", "synthetic")
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a dataset is, in one place: image shape (C, H, W), classes, split sizes, and the
+    number of distinct pixel values (None for real-valued data). Models read their input shape
+    here."""
+
+    name: str
+    shape: tuple[int, int, int]
+    n_classes: int
+    sizes: dict[str, int]
+    levels: int | None
+
+
+DATASET_SPECS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec("digits", (1, 8, 8), 10, {"train": 1437, "test": 360}, 17),
+    "mnist": DatasetSpec("mnist", (1, 28, 28), 10, {"train": 60000, "test": 10000}, 256),
+    "cifar10": DatasetSpec("cifar10", (3, 32, 32), 10, {"train": 50000, "test": 10000}, 256),
+    "synthetic": DatasetSpec("synthetic", (1, 8, 8), 10, {"train": 1000, "test": 200}, None),
+}
+DATASETS = tuple(DATASET_SPECS)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The `DatasetSpec` of ``name`` (digits, mnist, cifar10, synthetic)."""
+    if name not in DATASET_SPECS:
+        raise InfoprobeError(f"Unknown dataset {name!r}; expected one of {', '.join(DATASETS)}.", parameter="dataset")
+    return DATASET_SPECS[name]
 SPLITS = ("train", "test")
 
 MNIST_FILES = {
@@ -196,12 +224,12 @@ def _load_synthetic(split: str) -> ImageData:
     """10-class Gaussian mixture on 1×8×8: class means on a random orthonormal frame, scaled by 3."""
     rng = np.random.default_rng(12345)
     means = np.linalg.qr(rng.standard_normal((64, 10)))[0].T * 3.0
-    n = 1000 if split == "train" else 200
+    n = DATASET_SPECS["synthetic"].sizes[split]
     rng = np.random.default_rng(0 if split == "train" else 1)
     labels = rng.integers(0, 10, size=n)
     x = means[labels] + rng.standard_normal((n, 64))
     return ImageData(
-        torch.from_numpy(x.astype(np.float32).reshape(n, 1, 8, 8)),
+        torch.from_numpy(x.astype(np.float32).reshape(n, *DATASET_SPECS["synthetic"].shape)),
         torch.from_numpy(labels.astype(np.int64)), "synthetic", split,
         tuple(str(i) for i in range(10)), "none (real-valued Gaussian mixture)",
     )

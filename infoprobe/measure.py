@@ -99,10 +99,15 @@ def measure(
 
     out2 = outputs.reshape(n, -1).astype(np.float64)
     kl_io = {e.name: _kl(x2, out2, sub, e, spec) for e in spec.of_role("kl") if e.pooled or x2.shape[1] == out2.shape[1]}
-    diff = out2 - x2
+    mse = l1 = None
+    if out2.shape == x2.shape:
+        diff = out2 - x2
+        mse, l1 = float(np.nanmean(diff**2)), float(np.nanmean(np.abs(diff)))
+    else:
+        warnings.append(f"The output has {out2.shape[1]} values per sample and the input {x2.shape[1]}: "
+                        "the model is not an autoencoder, so there is no reconstruction error.")
     bottleneck = next((layer.label for layer in layers if layer.region == "bottleneck"), None)
-    globals_ = GlobalEstimates(kl_data_reconstruction=kl_io, mse=float(np.nanmean(diff**2)),
-                               l1=float(np.nanmean(np.abs(diff))), label_entropy=h_y,
+    globals_ = GlobalEstimates(kl_data_reconstruction=kl_io, mse=mse, l1=l1, label_entropy=h_y,
                                bottleneck=bottleneck, bottleneck_dim=k)
     return rows, globals_, warnings
 

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from infoprobe.data import dataset_spec
 from infoprobe.errors import InfoprobeError
 from models.base import Autoencoder
 
@@ -41,15 +42,15 @@ __all__ = [
 #: Per-dataset architecture and recipe. ``hidden`` are the fully connected widths (encoder side).
 CONFIGS: dict[str, dict[str, Any]] = {
     "mnist": {
-        "input_shape": (1, 28, 28), "kind": "fc", "hidden": [512, 256, 128], "bottleneck": 20,
+        "input_shape": dataset_spec("mnist").shape, "kind": "fc", "hidden": [512, 256, 128], "bottleneck": 20,
         "recipe": {"epochs": 100, "batch_size": 128},
     },
     "cifar10": {
-        "input_shape": (3, 32, 32), "kind": "conv", "hidden": [], "bottleneck": 64,
+        "input_shape": dataset_spec("cifar10").shape, "kind": "conv", "hidden": [], "bottleneck": 64,
         "recipe": {"epochs": 100, "batch_size": 128},
     },
     "digits": {
-        "input_shape": (1, 8, 8), "kind": "fc", "hidden": [48, 32], "bottleneck": 8,
+        "input_shape": dataset_spec("digits").shape, "kind": "fc", "hidden": [48, 32], "bottleneck": 8,
         "recipe": {"epochs": 30, "batch_size": 64},
     },
 }

@@ -41,6 +41,7 @@ from FrEIA.modules import (
 )
 from torch import Tensor, nn
 
+from infoprobe.data import dataset_spec
 from infoprobe.errors import InfoprobeError
 from models.base import Autoencoder
 
@@ -59,16 +60,16 @@ __all__ = [
 #: MNIST and CIFAR-10 follow the reference; ``digits`` (8×8) is a small configuration of ours.
 CONFIGS: dict[str, dict[str, Any]] = {
     "mnist": {
-        "input_shape": (1, 28, 28), "conv_hidden": 100, "fc_hidden": 180, "bottleneck": 20,
+        "input_shape": dataset_spec("mnist").shape, "conv_hidden": 100, "fc_hidden": 180, "bottleneck": 20,
         "recipe": {"epochs": 10, "milestones": [8, 10], "batch_size": 128},
     },
     "cifar10": {
-        "input_shape": (3, 32, 32), "conv_hidden": 128, "fc_hidden": 1000, "bottleneck": 64,
+        "input_shape": dataset_spec("cifar10").shape, "conv_hidden": 128, "fc_hidden": 1000, "bottleneck": 64,
         # The reference gives 15 epochs but no milestones; 12 keeps MNIST's 8/10 proportion.
         "recipe": {"epochs": 15, "milestones": [12, 15], "batch_size": 128},
     },
     "digits": {
-        "input_shape": (1, 8, 8), "conv_hidden": 16, "fc_hidden": 32, "bottleneck": 8,
+        "input_shape": dataset_spec("digits").shape, "conv_hidden": 16, "fc_hidden": 32, "bottleneck": 8,
         "recipe": {"epochs": 30, "milestones": [24], "batch_size": 64},
     },
 }

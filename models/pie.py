@@ -37,6 +37,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from infoprobe.data import dataset_spec
 from infoprobe.errors import InfoprobeError
 from models.base import Autoencoder
 from models.bijections import (
@@ -54,12 +55,12 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "mnist": {
-        "input_shape": [1, 28, 28], "conv_blocks": 2, "keep_fraction": 0.5,
+        "input_shape": list(dataset_spec("mnist").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [64, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
         "hidden_channels": 64, "hidden_features": 256, "clamp": 2.0, "dequantize": 1.0 / 255,
     },
     "digits": {
-        "input_shape": [1, 8, 8], "conv_blocks": 2, "keep_fraction": 0.5,
+        "input_shape": list(dataset_spec("digits").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [12, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
         "hidden_channels": 32, "hidden_features": 64, "clamp": 2.0, "dequantize": 1.0 / 16,
     },

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from infoprobe.data import dataset_spec
 from infoprobe.errors import InfoprobeError
 from models.base import Autoencoder
 from models.vae_blocks import (
@@ -42,9 +43,7 @@ from models.vae_blocks import (
 
 __all__ = ["INPUT_SHAPES", "VAE", "WAE", "build_vae", "build_wae", "imq_mmd"]
 
-INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
-    "digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32),
-}
+INPUT_SHAPES: dict[str, tuple[int, int, int]] = {name: dataset_spec(name).shape for name in ("digits", "mnist", "cifar10")}
 
 # Architecture and prior sizes per dataset; every entry can be overridden by keyword.
 _DEFAULTS: dict[str, dict[str, Any]] = {

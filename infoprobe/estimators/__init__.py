@@ -23,6 +23,7 @@ from infoprobe.estimators.registry import (
     kl_divergence,
     mutual_information,
     noisy_channel_mi,
+    register,
 )
 from infoprobe.estimators.streaming import RunningHistogram, RunningMoments, histogram_estimate
 
@@ -45,4 +46,5 @@ __all__ = [
     "mutual_information",
     "noisy_channel_mi",
     "numerical_rank",
+    "register",
 ]

@@ -27,6 +27,7 @@ from infoprobe.estimators.presets import preset_options
 __all__ = [
     "DEFAULT_METHOD",
     "Method",
+    "register",
     "available",
     "entropy",
     "kl_divergence",
@@ -140,6 +141,22 @@ _METHODS: dict[str, Method] = {
 
 DEFAULT_METHOD = "knn"  # entropy and KL; method=None means "the default, or the preset's"
 QUANTITIES = ("entropy", "kl_divergence", "mutual_information")
+
+
+def register(method: Method) -> Method:
+    """Add ``method`` to the table (the one registration line of a new estimator); returns it.
+
+    A third-party estimator is a function ``f(x, **options) -> (value_in_nats, notes)`` (two
+    arrays for KL and MI) wrapped in a `Method`; it is then reachable by name from `entropy`,
+    `kl_divergence`, `mutual_information` and the analysis (``"entropy=NAME(option=...)"``).
+    """
+    key = method.quantity + ":" + method.name
+    if method.quantity not in QUANTITIES:
+        raise InfoprobeError(f"Unknown quantity {method.quantity!r}; expected one of {', '.join(QUANTITIES)}")
+    if key in _METHODS:
+        raise InfoprobeError(f"A {method.quantity} method named {method.name!r} is already registered; pick another name")
+    _METHODS[key] = method
+    return method
 
 
 def available(quantity: str | None = None) -> dict[str, tuple[Method, ...]]:

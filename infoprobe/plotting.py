@@ -263,11 +263,13 @@ FIGURES = {
 
 
 def plot_all(result: AnalysisResult, folder: str | os.PathLike[str]) -> dict[str, Path]:
-    """Every figure in ``folder`` as ``<name>.png`` (UMAP only when there is an embedding)."""
+    """Every figure in ``folder`` as ``<name>.png``, where the result has data for it (UMAP with an
+    embedding, the exact Δh for invertible blocks, reconstructions for an autoencoder)."""
     folder = Path(folder)
     out: dict[str, Path] = {}
     for name, plot in FIGURES.items():
-        if (name == "umap" and not result.embedding) or (name == "entropy_change" and not result.methods(name)):
+        if ((name == "umap" and not result.embedding) or (name == "entropy_change" and not result.methods(name))
+                or (name == "reconstructions" and result.globals.l1 is None)):
             continue
         out[name] = plot(result, folder / f"{name}.png")
     return out

@@ -233,3 +233,30 @@ def test_umap_of_the_codes(digits) -> None:  # type: ignore[no-untyped-def]
     xy = np.asarray(emb["coords"])
     assert xy.shape == (120, 2) and np.isfinite(xy).all() and xy.std(axis=0).min() > 0
     assert emb["labels"] == [int(v) for v in digits.labels]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["inn-ae", "classical-ae", "pie", "vae", "wae", "selfvae"])
+def test_the_default_analysis_prints_no_impossible_number(family: str, digits) -> None:  # type: ignore[no-untyped-def]
+    import models
+
+    torch.manual_seed(0)
+    model = models.build(family, dataset="digits")
+    result = analyze(model, digits, **(FAST | {"n_boot": 3}))
+    seen = 0
+    for row in result.layers:
+        for group, method, est in row.estimates():
+            seen += 1
+            text = est.text()
+            if not est.ok:
+                assert est.reason, (row.label, group, method)
+                assert "[" in text  # marked, never a plain number
+                continue
+            assert math.isfinite(est.value), (row.label, group, method)
+            if est.quantity in ("kl_divergence", "mutual_information"):
+                assert est.value >= 0, (row.label, group, method, est.value)
+            if est.ceiling is not None:
+                assert est.value < 0.95 * est.ceiling, (row.label, group, method)
+            if group == "mi_label" and result.globals.label_entropy is not None:
+                assert est.value <= result.globals.label_entropy + 1e-9
+    assert seen > 0

@@ -275,3 +275,16 @@ def test_inversion_error_of_an_untrained_digits_inn() -> None:
         (h,), _ = model.inn.haar((images,))
         (g,), _ = model.inn.glow1((h,))
     assert float((g - h).abs().max()) > 1e-2  # random weights: the blocks are not the identity
+
+
+def test_a_call_with_several_outputs_shares_its_log_jacobian() -> None:
+    split = Fm.Split([(4, 2, 2)])  # returns ((x1, x2), 0): a volume-preserving reshuffle
+    x = torch.randn(5, 4, 2, 2)
+    with torch.no_grad(), record(split) as rec:
+        (a, b), _ = split((x,))
+        split((a, b), rev=True)
+    assert rec.labels == ["<root>[0]", "<root>[1]", "<root>:inverse"]
+    for label in rec.labels:
+        log_jac = rec.log_jacobian(label)
+        assert rec.info(label).has_log_jacobian and log_jac is not None
+        torch.testing.assert_close(log_jac, torch.zeros(5, dtype=torch.float64))

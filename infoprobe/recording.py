@@ -211,7 +211,7 @@ class Recording:
         self.store = ActivationStore(memory_budget=memory_budget, spill_dir=spill_dir,
                                      max_samples=max_samples, dtype=dtype, device=self.device)
         #: per-sample log|det J| of the invertible calls, by call label (float64, never spilled)
-        self.jacobians = ActivationStore(memory_budget=None, max_samples=max_samples,
+        self.log_jacobians = ActivationStore(memory_budget=None, max_samples=max_samples,
                                          dtype=torch.float64, device=self.device)
         self.max_samples = max_samples
         self._reduce = dict(reduce or {})
@@ -330,20 +330,21 @@ class Recording:
             if invertible or (kwargs and "rev" in kwargs):
                 output, log_jac = split_log_jacobian(output)
             parts = tensor_parts(output)
-            if parts:
-                wanted = not kwargs or kwargs.get("jac", True) is not False
-                log_jac = per_sample_log_jacobian(log_jac, parts[0][1].shape[0]) if wanted else None
+            if not parts:
+                return
+            n = parts[0][1].shape[0]
+            if kwargs.get("jac", True) is False:  # FrEIA blocks may return a placeholder then
+                log_jac = None
+            log_jac = per_sample_log_jacobian(log_jac, n)
             for part, tensor in parts:
                 sink = slots.get((name, direction, call, part))
                 if sink is None:
                     sink = self._new_layer(name, direction, call, part, module_type, tensor,
                                            log_jac is not None)
                 sink.append(tensor)
-            jacobians = self._jacobian_slots.get((name, direction, call))
-            if parts and jacobians is not None:
-                n = parts[0][1].shape[0]
-                jacobians.append(torch.full((n,), math.nan, dtype=torch.float64)
-                                 if log_jac is None else log_jac)
+            buffer = self._jacobian_slots.get((name, direction, call))
+            if buffer is not None:
+                buffer.append(torch.full((n,), math.nan, dtype=torch.float64) if log_jac is None else log_jac)
 
         return hook
 
@@ -370,8 +371,8 @@ class Recording:
                          isinstance(sink, _Reducer), has_log_jacobian)
         key = (name, direction, call)
         if has_log_jacobian and key not in self._jacobian_slots:
-            self._jacobian_slots[key] = self.jacobians.create(make_label(name, direction=direction,
-                                                                         call=call), ())
+            call_label = make_label(name, direction=direction, call=call)
+            self._jacobian_slots[key] = self.log_jacobians.create(call_label, ())
         self.layers.append(info)
         self._infos[label] = info
         self._sinks[label] = sink
@@ -453,9 +454,9 @@ class Recording:
         info = self.info(label)
         if not info.has_log_jacobian:
             return None
-        if self.jacobians.closed:
+        if self.log_jacobians.closed:
             raise InfoprobeError("This recording was closed; its log-Jacobians were freed")
-        return self.jacobians[make_label(info.name, direction=info.direction, call=info.call)]
+        return self.log_jacobians[make_label(info.name, direction=info.direction, call=info.call)]
 
     def rows(self, label: str) -> int:
         """Number of samples recorded for ``label``."""
@@ -501,7 +502,7 @@ class Recording:
         """Remove the hooks, free the stored activations and delete spill files."""
         self.stop()
         self.store.close()
-        self.jacobians.close()
+        self.log_jacobians.close()
 
     def __repr__(self) -> str:
         lines = [f"Recording({len(self.layers)} layers, {self.n_samples} samples)"]

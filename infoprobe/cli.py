@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
 from infoprobe import __version__
 from infoprobe.errors import InfoprobeError
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "flag_message", "main"]
 
 COMMANDS: dict[str, str] = {
     "inspect": "infoprobe.commands.inspect",
@@ -70,13 +71,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         parameter = getattr(exc, "parameter", None)
         if parameter in args._flags:  # the library speaks of parameters, the command line of flags
-            message = message.replace(f"{parameter}=", f"{args._flags[parameter]} ").replace(
-                parameter, args._flags[parameter])
+            message = flag_message(message, parameter, args._flags[parameter])
         print(f"infoprobe: error: {message}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("infoprobe: interrupted", file=sys.stderr)
         return 130
+
+
+def flag_message(message: str, parameter: str, flag: str) -> str:
+    """``message`` with the parameter named as its flag: ``ci=0.95`` -> ``--ci 0.95``, ``ci`` -> ``--ci``.
+
+    Only the parameter as a whole word is replaced, not inside other words or dotted module
+    names (``specific``, ``encoder.layers.0``).
+    """
+    pattern = re.compile(rf"(?<![\w-])(?<!\w\.){re.escape(parameter)}(?![\w-]|\.\w)(=?)")
+    return pattern.sub(lambda m: f"{flag} " if m.group(1) else flag, message)
 
 
 if __name__ == "__main__":

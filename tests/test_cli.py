@@ -47,6 +47,35 @@ def test_user_errors_are_one_line_and_status_2(tmp_path: Path, capsys: pytest.Ca
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_analyze_help_lists_the_new_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="0"):
+        main(["analyze", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--estimator", "--preset", "--exclude", "--ci", "--n-boot", "--joint-samples", "--no-exact", "--wide"):
+        assert flag in text, flag
+    assert "--estimators" not in text and "callahan2021" in text
+    with pytest.raises(SystemExit, match="2"):
+        main(["analyze", "x.pt", "--estimators", "knn"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments: --estimators" in err
+
+
+@pytest.mark.parametrize(("message", "parameter", "flag", "expected"), [
+    ("Expected a confidence level 0 < ci < 1, got 1.5; pass e.g. ci=0.95", "ci", "--ci",
+     "Expected a confidence level 0 < --ci < 1, got 1.5; pass e.g. --ci 0.95"),
+    ("Expected joint_samples to be an integer >= 10, got 5", "joint_samples", "--joint-samples",
+     "Expected --joint-samples to be an integer >= 10, got 5"),
+    ("Layer pattern 'x' in layers matches no module; names: encoder.layers.0, layers_b, mylayers",
+     "layers", "--layers",
+     "Layer pattern 'x' in --layers matches no module; names: encoder.layers.0, layers_b, mylayers"),
+    ("a precise decimal value of ci.", "ci", "--ci", "a precise decimal value of --ci."),
+])
+def test_parameter_names_become_flags_as_whole_words(message: str, parameter: str, flag: str, expected: str) -> None:
+    from infoprobe.cli import flag_message
+
+    assert flag_message(message, parameter, flag) == expected
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="does not exist"):
         main(["--debug", "inspect", str(tmp_path / "missing.pt")])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from infoprobe.analysis import metrics_schema
 from infoprobe.cli import main
+from infoprobe.results import metrics_schema
 
 USER_MODEL = textwrap.dedent('''
     import torch
@@ -40,6 +41,19 @@ USER_MODEL = textwrap.dedent('''
         model = build()
         model.input_shape = (1, 4, 4)
         return model
+
+    CALLS = []
+
+    class CountingAE(TinyAE):
+        """Counts its forward passes: a bad option must fail before the model runs."""
+
+        def forward(self, x):
+            CALLS.append(x.shape[0])
+            return super().forward(x)
+
+    def build_counting():
+        torch.manual_seed(0)
+        return CountingAE()
 ''')
 
 
@@ -56,13 +70,6 @@ def user_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def pipeline() -> None:
-    """The analysis needs the recorder and the estimators."""
-    pytest.importorskip("infoprobe.recording", reason="the recorder is not merged yet")
-    pytest.importorskip("infoprobe.estimators", reason="the estimators are not merged yet")
-
-
 def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
     err = capsys.readouterr().err
     assert err.startswith("infoprobe: error:"), err
@@ -72,36 +79,65 @@ def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
     return err
 
 
-def _finite_numbers(obj: object) -> list[float]:
+def _numbers(obj: object) -> list[float]:
     """Every number in a JSON document (booleans excluded)."""
     if isinstance(obj, bool):
         return []
     if isinstance(obj, int | float):
         return [float(obj)]
     if isinstance(obj, dict):
-        return [v for x in obj.values() for v in _finite_numbers(x)]
+        return [v for x in obj.values() for v in _numbers(x)]
     if isinstance(obj, list):
-        return [v for x in obj for v in _finite_numbers(x)]
+        return [v for x in obj for v in _numbers(x)]
     return []
 
 
 def check_run_folder(out: Path, *, umap: bool) -> dict:
-    """The files of one analysis exist, validate and hold only finite numbers."""
+    """The files of one analysis exist and validate; non-finite numbers only as strings."""
     jsonschema = pytest.importorskip("jsonschema")
     from PIL import Image
 
-    data = json.loads((out / "metrics.json").read_text())
+    def refuse(name: str) -> None:
+        raise AssertionError(f"metrics.json holds the non-JSON literal {name}")
+
+    data = json.loads((out / "metrics.json").read_text(), parse_constant=refuse)
     jsonschema.validate(data, metrics_schema())
-    assert all(math.isfinite(v) for v in _finite_numbers(data))
+    assert all(math.isfinite(v) for v in _numbers(data))
     with (out / "layers.csv").open() as fh:
-        assert len(list(csv.DictReader(fh))) == len(data["layers"])
-    names = ["entropy", "relative_entropy", "info_plane", "reconstructions"] + (["umap"] if umap else [])
+        rows = list(csv.DictReader(fh))
+    assert [r["label"] for r in rows] == [r["label"] for r in data["layers"]]
+    assert any(key.endswith("_status") for key in rows[0]) and any(key.endswith("_reason") for key in rows[0])
+    exact = any(row["entropy_change"] for row in data["layers"])
+    names = ["entropy", "relative_entropy", "info_plane", "reconstructions"] + (["umap"] if umap else []) \
+        + (["entropy_change"] if exact else [])
     for name in names:
         with Image.open(out / "figures" / f"{name}.png") as im:
             assert np.asarray(im.convert("L"), float).std() > 5, name
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == len(names)
+    assert page.index("id='summary'") < page.index("<figure")
     return data
+
+
+def _table_lines(printed: str) -> list[str]:
+    """The per-layer table printed by analyze: the lines before the legend of the marks."""
+    lines = printed.splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("marks:"))
+    assert end >= 3, printed
+    return lines[:end]
+
+
+def _assert_plain(text: str) -> None:
+    """No escape sequences, carriage returns or other control characters (output not a terminal)."""
+    bad = re.findall(r"[\x00-\x08\x0b-\x1f\x7f]", text)
+    assert not bad, f"control characters {sorted(set(bad))!r} in {text!r}"
+
+
+def _calls() -> list[int]:
+    """Batch sizes seen by the forward of user_tiny_ae.CountingAE (one module for the session)."""
+    import importlib
+
+    return importlib.import_module("user_tiny_ae").CALLS
 
 
 # ---------------------------------------------------------------- errors (no pipeline needed)
@@ -155,40 +191,107 @@ def test_dataset_not_found(user_checkpoint: Path, tmp_path: Path, capsys: pytest
     _one_line_error(capsys, "mnist")
 
 
-def test_input_shape_mismatch(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_input_shape_mismatch(user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build_small_input",
                  "--dataset", "digits", "--out", str(user_checkpoint.parent / "o")])
     assert code == 2
     _one_line_error(capsys, "(1, 4, 4)", "(1, 8, 8)")
 
 
-def test_unknown_layer_pattern(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("flag", ["--layers", "--exclude"])
+def test_unknown_layer_pattern(user_checkpoint: Path, capsys: pytest.CaptureFixture[str], flag: str) -> None:
     code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build",
-                 "--dataset", "digits", "--layers", "decoder.*"])
+                 "--dataset", "digits", flag, "decoder.*"])
     assert code == 2
-    _one_line_error(capsys, "'decoder.*' matches no module", "enc.0")
+    _one_line_error(capsys, f"'decoder.*' in {flag} matches no module", "enc.0")
 
 
 # ---------------------------------------------------------------- end to end
 
 
-def test_user_model_end_to_end(pipeline: None, user_checkpoint: Path) -> None:
+@pytest.mark.parametrize(("option", "fragments"), [
+    (["--joint-samples", "5"], ["--joint-samples", "got 5"]),
+    (["--ci", "1.5"], ["--ci", "got 1.5", "e.g. --ci 0.95"]),
+    (["--n-boot", "1"], ["--n-boot", "got 1"]),
+    (["--batch-size", "0"], ["--batch-size", "got 0"]),
+    (["--samples", "1"], ["--samples", "got 1"]),
+    (["--estimator", "entropy=nope"], ["Unknown entropy method 'nope'", "knn", "gaussian", "callahan2021"]),
+    (["--estimator", "entropy=knn(kk=5)"], ["['kk']", "'k'"]),
+    (["--estimator", "magic=knn"], ["estimator role", "mi_label"]),
+])
+def test_bad_option_fails_before_the_model_runs(user_checkpoint: Path, capsys: pytest.CaptureFixture[str],
+                                                option: list[str], fragments: list[str]) -> None:
+    out = user_checkpoint.parent / "never"
+    _calls().clear()
+    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build_counting", "--dataset", "digits",
+                 "--no-umap", "--out", str(out), *option])
+    assert code == 2
+    err = _one_line_error(capsys, *fragments)
+    assert "----" not in err and "Traceback" not in err
+    assert _calls() == [] and not out.exists()
+
+
+def test_user_model_end_to_end(user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = user_checkpoint.parent / "run"
-    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
+    _calls().clear()
+    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build_counting", "--dataset", "digits",
                  "--samples", "120", "--joint-samples", "80", "--n-boot", "5", "--no-umap",
                  "--quiet", "--out", str(out)])
     assert code == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # --quiet, and stderr is no terminal: no bars
+    assert sum(_calls()) == 120  # one reconstruction pass over the samples
     data = check_run_folder(out, umap=False)
-    labels = [row["label"] for row in data["layers"]]
-    assert labels[0] == "input"
-    bottleneck = [row for row in data["layers"] if row["region"] == "bottleneck"]
+    rows = data["layers"]
+    assert rows[0]["label"] == "input" and data["dataset"]["n_samples"] == 120
+    assert data["settings"]["joint_samples"] == 80 and data["settings"]["preset"] is None
+    assert {"entropy=knn", "kl=knn", "mi_label=ksg"} <= set(data["settings"]["estimators"])
+    assert data["model"]["name"] is None and data["model"]["class"].endswith("CountingAE")
+    # Flatten and Unflatten keep the values of the layer before them: folded, no estimates
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["enc.0"]["passthrough"] and by_name["dec.4"]["passthrough"]
+    assert by_name["enc.0"]["entropy"] == {} and not by_name["enc.1"]["passthrough"]
+    bottleneck = [row for row in rows if row["region"] == "bottleneck"]
     assert [row["dim"] for row in bottleneck] == [3]  # the smallest layer, for a model without hints
-    assert data["dataset"]["n_samples"] == 120
-    assert data["model"]["name"] is None and data["model"]["class"].endswith("TinyAE")
-    assert data["globals"]["kl_data_reconstruction"]["callahan2021"]["value"] is not None
+    # after a 3-dimensional code every wider layer lies on a <= 3-dimensional set: h = −∞
+    after = [row for row in rows if row["region"] == "decoder" and not row["passthrough"] and row["dim"] > 3]
+    assert after
+    for row in after:
+        assert row["intrinsic_dim"] == 3
+        for method in ("gaussian", "knn"):
+            assert row["entropy"][method]["value"] == "-inf"
+            assert row["entropy"][method]["status"] == "degenerate"
+    for row in rows:
+        for group in ("entropy", "relative_entropy", "mi_input", "mi_label"):
+            for est in row[group].values():
+                if est["quantity"] in ("kl_divergence", "mutual_information") and est["status"] == "ok":
+                    assert est["value"] >= 0  # an impossible value is never "ok"
+    assert data["globals"]["kl_data_reconstruction"]["callahan2021"]["status"] in ("ok", "at_ceiling")
+    assert data["globals"]["label_entropy"] == pytest.approx(math.log(10), abs=0.05)  # ~balanced digits
 
 
-def test_preset_layers_default_out_and_summary(pipeline: None, user_checkpoint: Path,
+@pytest.mark.parametrize("wide", [False, True])
+def test_terminal_table_fits_120_columns_unless_wide(user_checkpoint: Path, capsys: pytest.CaptureFixture[str],
+                                                     wide: bool) -> None:
+    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
+                 "--samples", "60", "--joint-samples", "40", "--n-boot", "3", "--no-umap",
+                 "--out", str(user_checkpoint.parent / "run"), *(["--wide"] if wide else [])])
+    assert code == 0
+    captured = capsys.readouterr()
+    _assert_plain(captured.out)
+    _assert_plain(captured.err)
+    table = _table_lines(captured.out)
+    width = max(len(line) for line in table)
+    header = table[0]
+    if wide:
+        assert width > 120 and "H knn" in header and "enc.0 (=prev)" in captured.out
+    else:
+        assert width <= 120 and "enc.0" not in captured.out.split("marks:")[0]  # pass-through folded
+    assert "H callahan2021" in header and "[D]" in captured.out  # the degenerate decoder entropies, marked
+    assert "read first:" in captured.out and "KL(data ‖ reconstruction) [knn]" in captured.out
+
+
+def test_preset_layers_default_out_and_summary(user_checkpoint: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
                  "--samples", "60", "--preset", "callahan2021", "--layers", "enc.*", "--no-umap"])
@@ -196,10 +299,26 @@ def test_preset_layers_default_out_and_summary(pipeline: None, user_checkpoint: 
     out = user_checkpoint.with_name("tiny_analysis")
     data = json.loads((out / "metrics.json").read_text())
     assert all(row["name"].startswith("enc.") for row in data["layers"][1:-1])
-    assert data["settings"]["estimators"] == ["callahan2021"]
-    assert all(row["mi_input"] is None for row in data["layers"])
+    assert data["settings"]["estimators"] == ["entropy=callahan2021", "kl=callahan2021"]
+    assert data["settings"]["preset"] == "callahan2021"
+    assert all(row["mi_input"] == {} and row["mi_label"] == {} for row in data["layers"])
+    assert all(set(row["entropy"]) == {"callahan2021"} for row in data["layers"] if not row["passthrough"])
     printed = capsys.readouterr().out
     assert "KL(data ‖ reconstruction) [callahan2021]" in printed and "enc.1" in printed
+
+
+def test_exclude_and_no_exact(user_checkpoint: Path) -> None:
+    out = user_checkpoint.parent / "run"
+    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
+                 "--samples", "60", "--estimator", "entropy=gaussian", "--estimator", "kl=histogram(bins=30)",
+                 "--exclude", "dec.*", "enc.2", "--no-exact", "--no-umap", "--quiet", "--out", str(out)])
+    assert code == 0
+    data = json.loads((out / "metrics.json").read_text())
+    names = [row["name"] for row in data["layers"]]
+    assert not any(name.startswith("dec.") for name in names) and "enc.2" not in names and "enc.3" in names
+    assert data["settings"]["exclude"] == ["dec.*", "enc.2"] and data["settings"]["exact"] is False
+    assert data["settings"]["estimators"] == ["entropy=gaussian", "kl=histogram(bins=30)"]
+    assert {m for row in data["layers"] for m in row["relative_entropy"]} == {"histogram(bins=30)"}
 
 
 def _zoo_names() -> list[str]:
@@ -210,7 +329,7 @@ def _zoo_names() -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _zoo_names() or ["<none>"])
-def test_zoo_checkpoint_end_to_end(pipeline: None, tmp_path: Path, name: str) -> None:
+def test_zoo_checkpoint_end_to_end(tmp_path: Path, name: str) -> None:
     if name == "<none>":
         pytest.skip("no zoo family is merged yet")
     import models
@@ -231,15 +350,8 @@ def test_zoo_checkpoint_end_to_end(pipeline: None, tmp_path: Path, name: str) ->
     assert data["model"]["name"] == name
 
 
-def test_unknown_estimator(pipeline: None, user_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["analyze", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
-                 "--estimators", "callahan2021,magic", "--no-umap"])
-    assert code == 2
-    _one_line_error(capsys, "Unknown estimator 'magic'", "knn")
-
-
 @pytest.mark.slow
-def test_embed_command(pipeline: None, user_checkpoint: Path) -> None:
+def test_embed_command(user_checkpoint: Path) -> None:
     out = user_checkpoint.parent / "emb"
     code = main(["embed", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits",
                  "--layer", "enc.3", "--max-points", "100", "--out", str(out)])
@@ -254,7 +366,7 @@ def test_embed_command(pipeline: None, user_checkpoint: Path) -> None:
         assert np.asarray(im.convert("L"), float).std() > 5
 
 
-def test_embed_needs_encode_or_layer(pipeline: None, user_checkpoint: Path,
+def test_embed_needs_encode_or_layer(user_checkpoint: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["embed", str(user_checkpoint), "--model", "user_tiny_ae:build", "--dataset", "digits"])
     assert code == 2

@@ -1,21 +1,28 @@
 """UMAP embeddings of bottleneck / latent codes (McInnes, Healy & Melville 2018).
 
 As in the PIE paper's manifold experiment, the codes are mapped to 2-d and coloured by class.
-``umap`` (and numba under it) is imported only when an embedding is asked for. Numba's
-compiled functions are cached in a persistent folder (``$NUMBA_CACHE_DIR`` when the user set
-it, else ``$XDG_CACHE_HOME/infoprobe/numba``), so only the first run pays for compilation.
+``umap`` (and numba under it) is imported only when an embedding is asked for. UMAP is given
+the exact kNN graph from `infoprobe.estimators.neighbors` (``precomputed_knn``, umap-learn
+0.5), so it skips pynndescent's approximate search and, with it, most of the just-in-time
+compilation a fresh process otherwise pays on its first fit; the graph is exact, so it does not
+depend on pynndescent's random projections either. Numba functions that umap-learn marks
+``cache=True`` are cached in a persistent folder (``$NUMBA_CACHE_DIR`` when the user set it,
+else ``$XDG_CACHE_HOME/infoprobe/numba``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from infoprobe.errors import InfoprobeError
+from infoprobe.estimators.neighbors import knn_graph
 
 __all__ = ["numba_cache_dir", "umap_embedding"]
 
@@ -71,11 +78,16 @@ def umap_embedding(
     import umap  # heavy: numba compilation on first use
 
     n_neighbors = max(2, min(n_neighbors, x.shape[0] - 1))
+    graph = knn_graph(torch.from_numpy(x), n_neighbors)
     reducer = umap.UMAP(
         n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, random_state=seed,
         n_jobs=1, init="spectral" if x.shape[0] > n_neighbors + 2 else "random",
+        precomputed_knn=(*graph, None),
     )
-    coords = reducer.fit_transform(x)
+    with warnings.catch_warnings():
+        # umap warns that transform() of new data needs its own search index; we never call it
+        warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+        coords = reducer.fit_transform(x)
     return {
         "method": "umap",
         "coords": np.round(np.asarray(coords, dtype=np.float64), 5).tolist(),

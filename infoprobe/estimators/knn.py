@@ -14,10 +14,8 @@
   the number of all other points within d_i. Its biases largely cancel, unlike
   H(X) − Σ p(y) H(X|y) from separate kNN entropies.
 
-Distances are computed brute force in row blocks (``torch.cdist``/``addmm`` + ``topk``) on the
-data's device — cache-sized blocks on CPU, at most ``MAX_CHUNK_BYTES`` per block anywhere (see
-`_base.rows_per_chunk`) — with no Python loop over samples. Euclidean candidates are ranked in float64 and their distances then recomputed
-exactly from coordinate differences, so exact duplicates give exactly zero.
+Neighbour search lives in `neighbors`: exact in float64, by a sort (d = 1), a KD-tree (low d,
+CPU) or blocked brute force (high d, or a GPU), so exact duplicates give exactly zero.
 
 Ties and duplicates. The KSG and Ross estimators count neighbours strictly inside a max-norm
 radius, which breaks down when distances tie (8-bit images: a few dozen distinct max-norm
@@ -43,8 +41,8 @@ import math
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators._base import rows_per_chunk
 from infoprobe.estimators.estimate import EstimationError, Flag, Rank
+from infoprobe.estimators.neighbors import count_within, knn_distances, ksg_search
 from infoprobe.estimators.rank import divergence_rank_notes, rank_notes, sample_size_flag
 
 __all__ = [
@@ -79,70 +77,6 @@ def _check_k(k: int, n: int, what: str) -> None:
         raise InfoprobeError(f"Expected a positive integer k, got {k!r}; pass e.g. k=3")
     if n < k + 1:
         raise EstimationError(f"Expected at least k+1 = {k + 1} samples in {what}, got {n}; pass more samples or lower k")
-
-
-def _candidates(
-    q: torch.Tensor, r: torch.Tensor, start: int, count: int, exclude_self: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices and squared distances (as computed, in q's dtype) of the ``count`` nearest rows."""
-    q_sq, r_sq = (q * q).sum(1), (r * r).sum(1)
-    d2 = torch.addmm(r_sq[None, :], q, r.T, alpha=-2.0).add_(q_sq[:, None])
-    if exclude_self:
-        own = torch.arange(q.shape[0], device=q.device)
-        d2[own, own + start] = math.inf
-    values, index = d2.topk(count, dim=1, largest=False)
-    return index, values
-
-
-def knn_distances(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_self: bool) -> torch.Tensor:
-    """Euclidean distance (float64) from each query row to its k-th nearest row of ``ref``.
-
-    With ``exclude_self`` the query is ``ref`` itself and each point's own row is skipped.
-    Candidates are found in float32 (k + 4 of them) and their distances recomputed exactly in
-    float64. A row is accepted only if a rigorous bound on the float32 rounding error,
-    (d + 8)·2⁻²³·(‖q‖² + max‖r‖²), proves that no non-candidate can be nearer than the k-th
-    exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
-    from float64 coordinate differences. The result is the float64 k-th neighbour distance.
-    """
-    r64 = ref.to(torch.float64)
-    q64 = r64 if query is ref else query.to(torch.float64)
-    centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
-    r32 = (r64 - centre).float()
-    n_ref, d = r64.shape
-    count = min(k + 4, n_ref - int(exclude_self))
-    bound_factor = (d + 8) * 2.0**-23
-    r_sq_max = float(r32.double().pow(2).sum(1).max())
-    # with many features the block product is compute-bound and larger blocks pay off
-    min_rows = 256 if d > 64 else 1
-    rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=r64.device, min_rows=min_rows),
-               rows_per_chunk(count * d, bytes_per_entry=8, device=r64.device, min_rows=min_rows))
-    out = []
-    for start in range(0, q64.shape[0], rows):
-        qc = q64[start : start + rows]
-        qc32 = (qc - centre).float()
-        index, approx = _candidates(qc32, r32, start, count, exclude_self)
-        kth = (r64[index] - qc[:, None, :]).pow_(2).sum(-1).sort(1).values[:, k - 1]
-        if count < n_ref - int(exclude_self):
-            error = bound_factor * (qc32.double().pow(2).sum(1) + r_sq_max)
-            unsure = approx[:, -1].double() - error < kth
-            if bool(unsure.any()):
-                rows_unsure = torch.nonzero(unsure).flatten()
-                own = start + rows_unsure if exclude_self else None
-                redo_index = _nearest_float64(qc[rows_unsure], r64, own, k)
-                redo = (r64[redo_index] - qc[rows_unsure, None, :]).pow_(2).sum(-1).max(1).values
-                kth = kth.clone()
-                kth[rows_unsure] = redo
-        out.append(kth.sqrt())
-    return torch.cat(out)
-
-
-def _nearest_float64(q: torch.Tensor, r: torch.Tensor, own: torch.Tensor | None, k: int) -> torch.Tensor:
-    """Indices of the k nearest rows of ``r`` to each row of ``q``, skipping own[i], from
-    float64 coordinate differences (no ‖q‖² + ‖r‖² − 2q·r cancellation)."""
-    d2 = torch.cdist(q, r, compute_mode="donot_use_mm_for_euclid_dist")
-    if own is not None:
-        d2[torch.arange(q.shape[0], device=q.device), own] = math.inf
-    return d2.topk(k, dim=1, largest=False).indices
 
 
 def break_ties(x: torch.Tensor, *, seed: int, stream: int = 0) -> torch.Tensor:
@@ -230,22 +164,9 @@ def knn_kl(p: torch.Tensor, q: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 
 
 def _ksg_counts(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
     """(3, n): joint k-th neighbour max-norm distance ε, n_x and n_y (strictly inside ε)."""
-    x, y = x.to(torch.float64), y.to(torch.float64)
-    n = x.shape[0]
-    rows = rows_per_chunk(n, bytes_per_entry=8, device=x.device)
-    out = []
-    for start in range(0, n, rows):
-        dx = torch.cdist(x[start : start + rows], x, p=math.inf)
-        dy = torch.cdist(y[start : start + rows], y, p=math.inf)
-        joint = torch.maximum(dx, dy)
-        own = torch.arange(joint.shape[0], device=x.device)
-        joint[own, own + start] = math.inf
-        eps = joint.topk(k, dim=1, largest=False).values[:, -1]
-        # int32 sums of the comparison masks are about twice as fast as the default int64 ones
-        nx = dx.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
-        ny = dy.lt(eps[:, None]).sum(1, dtype=torch.int32) - (eps > 0).int()
-        out.append(torch.stack([eps, nx.to(torch.float64), ny.to(torch.float64)]))
-    return torch.cat(out, 1)
+    counts = ksg_search(x, y, k)
+    own = (counts[0] > 0).to(torch.float64)  # a point is strictly inside its own ε when ε > 0
+    return torch.stack([counts[0], counts[1] - own, counts[2] - own])
 
 
 def ksg_mi(x: torch.Tensor, y: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:
@@ -274,12 +195,7 @@ def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
             continue  # a lone sample has no same-class neighbour (as in Ross 2014)
         k_c = min(k, members.numel() - 1)
         xc = x[members]
-        rows = rows_per_chunk(members.numel(), bytes_per_entry=8, device=x.device)
-        for start in range(0, members.numel(), rows):
-            dist = torch.cdist(xc[start : start + rows], xc, p=math.inf)
-            own = torch.arange(dist.shape[0], device=x.device)
-            dist[own, own + start] = math.inf
-            radius[members[start : start + rows]] = dist.topk(k_c, dim=1, largest=False).values[:, -1]
+        radius[members] = knn_distances(xc, xc, k_c, exclude_self=True, metric="chebyshev")
         keep[members] = True
         k_used[members] = float(k_c)
     index = torch.nonzero(keep).flatten()
@@ -289,13 +205,9 @@ def _ross_terms(x: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
             f"{x.shape[0]} samples in {int(torch.unique(labels).numel())} classes; pass more samples per class"
         )
     xs, rs = x[index], radius[index]
-    rows = rows_per_chunk(index.numel(), bytes_per_entry=8, device=x.device)
-    counts = []
-    for start in range(0, index.numel(), rows):
-        dist = torch.cdist(xs[start : start + rows], xs, p=math.inf)
-        # all points within d_i, the point itself excluded
-        counts.append(dist.le(rs[start : start + rows, None]).sum(1, dtype=torch.int64) - 1)
-    return torch.stack([rs, k_used[index], torch.cat(counts).to(torch.float64)])
+    # all points within d_i, the point itself excluded
+    counts = count_within(xs, rs, strict=False) - 1
+    return torch.stack([rs, k_used[index], counts.to(torch.float64)])
 
 
 def ksg_label_mi(x: torch.Tensor, labels: torch.Tensor, *, k: int = DEFAULT_K, seed: int = 0) -> tuple[float, Notes]:

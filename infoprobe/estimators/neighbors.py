@@ -1,0 +1,308 @@
+"""Exact nearest-neighbour search, dispatched by dimension and device.
+
+Every estimator in `knn` and the UMAP graph of `infoprobe.embedding` search here. The answer
+is exact in float64 whichever method runs; only the speed differs:
+
+- ``"sort"``: d = 1, any device. The k nearest of a point lie among the k sorted values on
+  either side of it, so one sort and a (n × 2k) window replace the search.
+- ``"tree"``: scipy's ``cKDTree`` (queries on ``torch.get_num_threads()`` workers), on the
+  CPU for 2 ≤ d ≤ `TREE_MAX_D` (Euclidean) or `TREE_MAX_D_MAXNORM` (max-norm).
+- ``"brute"``: all pairs in row blocks with no Python loop over samples, on any device, at
+  high d on the CPU and at every d > 1 on a GPU. Euclidean: a float32 GEMM ranks candidates
+  and their distances are recomputed from float64 coordinate differences (`knn_distances`'s
+  error bound decides when a row must be redone in float64). Max-norm: ``torch.cdist(p=inf)``
+  in float64, which is exact (a maximum of absolute differences).
+
+The crossovers were measured, not guessed: ``python benchmarks/estimators.py`` times the tree
+and the brute force at n = 5,000 and 20,000 for d from 2 to 64 on this 2-core machine and
+writes them under ``"crossover"`` in ``benchmarks/results/estimators.json``; the constants
+below are the smallest d from which the brute force won there.
+
+Max-norm counts (KSG's n_x, n_y; Ross's m_i) keep the estimators' comparisons exactly: strict
+``<`` for "strictly inside ε" and ``<=`` for "within d_i"; the tree gets the strict one as
+``<= nextafter(ε, −∞)``, which is the same set of float64 distances.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+
+from infoprobe.errors import InfoprobeError
+from infoprobe.estimators._base import rows_per_chunk
+
+__all__ = [
+    "METHODS",
+    "TREE_MAX_D",
+    "TREE_MAX_D_MAXNORM",
+    "count_within",
+    "knn_distances",
+    "knn_graph",
+    "ksg_search",
+    "search_method",
+]
+
+Metric = Literal["euclidean", "chebyshev"]
+METHODS = ("auto", "sort", "tree", "brute")
+#: largest d at which the KD-tree beats the blocked GEMM on the CPU (Euclidean), measured
+TREE_MAX_D = 16
+#: largest d at which the KD-tree beats the blocked ``cdist(p=inf)`` on the CPU, measured
+TREE_MAX_D_MAXNORM = 16
+
+
+def search_method(d: int, device: torch.device, *, metric: Metric = "euclidean") -> str:
+    """The method ``"auto"`` picks for ``d`` features on ``device``: sort, tree or brute."""
+    if d == 1:
+        return "sort"
+    if device.type != "cpu":
+        return "brute"
+    limit = TREE_MAX_D if metric == "euclidean" else TREE_MAX_D_MAXNORM
+    return "tree" if d <= limit else "brute"
+
+
+def _resolve(method: str, d: int, device: torch.device, metric: Metric) -> str:
+    if method not in METHODS:
+        raise InfoprobeError(f"Expected a search method in {METHODS}, got {method!r}; pass method='auto'")
+    if method == "auto":
+        return search_method(d, device, metric=metric)
+    if method == "sort" and d != 1:
+        raise InfoprobeError(f"Expected 1 feature for method='sort', got {d}; pass method='auto'")
+    return method
+
+
+def _workers() -> int:
+    return max(1, torch.get_num_threads())
+
+
+def _numpy64(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
+
+
+# ---------------------------------------------------------------------------------------------
+# k nearest neighbours: (distances, indices), both (n_query, k), distances ascending, float64
+
+
+def _search(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_self: bool, metric: Metric,
+            method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if query.shape[1] != ref.shape[1]:
+        raise InfoprobeError(f"Expected query and reference with the same number of features, got "
+                             f"{query.shape[1]} and {ref.shape[1]}; pass samples of one space")
+    available = ref.shape[0] - int(exclude_self)
+    if not 1 <= k <= available:
+        raise InfoprobeError(f"Expected 1 <= k <= {available} (the reference points), got k={k}; lower k")
+    how = _resolve(method, ref.shape[1], ref.device, metric)
+    if how == "sort":
+        return _sort_knn(query, ref, k, exclude_self)
+    if how == "tree":
+        return _tree_knn(query, ref, k, exclude_self, metric)
+    if metric == "euclidean":
+        return _gemm_knn(query, ref, k, exclude_self)
+    return _maxnorm_knn(query, ref, k, exclude_self)
+
+
+def knn_distances(query: torch.Tensor, ref: torch.Tensor, k: int, *, exclude_self: bool,
+                  metric: Metric = "euclidean", method: str = "auto") -> torch.Tensor:
+    """Distance (float64, on ``ref``'s device) from each query row to its k-th nearest row of
+    ``ref``. With ``exclude_self`` the query is ``ref`` itself and each point's own row is
+    skipped (its exact duplicates are not). ``metric`` "euclidean" or "chebyshev" (max-norm)."""
+    return _search(query, ref, k, exclude_self=exclude_self, metric=metric, method=method)[0][:, -1]
+
+
+def knn_graph(x: torch.Tensor, n_neighbors: int, *, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """The exact Euclidean kNN graph of ``x`` as UMAP expects it (McInnes et al. 2018): int64
+    indices and float32 distances, both (n, n_neighbors), each point counted as its own
+    nearest neighbour (first column, unless exact duplicates share distance 0 with it)."""
+    x = torch.as_tensor(x)
+    distances, indices = _search(x, x, n_neighbors, exclude_self=False, metric="euclidean", method=method)
+    return indices.cpu().numpy().astype(np.int64), distances.cpu().numpy().astype(np.float32)
+
+
+def _sort_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """d = 1: the k nearest among the k sorted neighbours on either side."""
+    r = ref[:, 0].to(torch.float64)
+    values, order = torch.sort(r, stable=True)
+    if exclude_self:
+        q = r
+        position = torch.empty_like(order)
+        position[order] = torch.arange(order.numel(), device=order.device)
+        offsets = torch.cat([torch.arange(-k, 0), torch.arange(1, k + 1)]).to(order.device)
+    else:
+        q = query[:, 0].to(torch.float64)
+        position = torch.searchsorted(values, q)
+        offsets = torch.arange(-k, k, device=order.device)
+    window = position[:, None] + offsets
+    inside = (window >= 0) & (window < values.numel())
+    window = window.clamp(0, values.numel() - 1)
+    distance = (values[window] - q[:, None]).abs_().masked_fill_(~inside, math.inf)
+    best, column = distance.topk(k, dim=1, largest=False, sorted=True)
+    return best, order[window.gather(1, column)]
+
+
+def _tree_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool,
+              metric: Metric) -> tuple[torch.Tensor, torch.Tensor]:
+    from scipy.spatial import cKDTree
+
+    r = _numpy64(ref)
+    q = r if exclude_self else _numpy64(query)
+    p = 2.0 if metric == "euclidean" else math.inf
+    count = k + int(exclude_self)
+    dist, index = cKDTree(r).query(q, k=[*range(1, count + 1)], p=p, workers=_workers())
+    if exclude_self:
+        # drop each point's own column; with more than k exact duplicates it may be missing,
+        # then any zero-distance column can go (the last one is one)
+        own = index == np.arange(index.shape[0])[:, None]
+        own[~own.any(1), -1] = True
+        keep = ~own
+        dist, index = dist[keep].reshape(-1, k), index[keep].reshape(-1, k)
+    device = ref.device
+    return torch.from_numpy(dist).to(device), torch.from_numpy(index.astype(np.int64)).to(device)
+
+
+def _candidates(
+    q: torch.Tensor, r: torch.Tensor, start: int, count: int, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices and squared distances (as computed, in q's dtype) of the ``count`` nearest rows."""
+    q_sq, r_sq = (q * q).sum(1), (r * r).sum(1)
+    d2 = torch.addmm(r_sq[None, :], q, r.T, alpha=-2.0).add_(q_sq[:, None])
+    if exclude_self:
+        own = torch.arange(q.shape[0], device=q.device)
+        d2[own, own + start] = math.inf
+    values, index = d2.topk(count, dim=1, largest=False)
+    return index, values
+
+
+def _gemm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocked brute-force Euclidean search, exact in float64.
+
+    Candidates are found in float32 (k + 4 of them) and their distances recomputed exactly in
+    float64. A row is accepted only if a rigorous bound on the float32 rounding error,
+    (d + 8)·2⁻²³·(‖q‖² + max‖r‖²), proves that no non-candidate can be nearer than the k-th
+    exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
+    from float64 coordinate differences.
+    """
+    r64 = ref.to(torch.float64)
+    q64 = r64 if exclude_self else query.to(torch.float64)
+    centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
+    r32 = (r64 - centre).float()
+    n_ref, d = r64.shape
+    count = min(k + 4, n_ref - int(exclude_self))
+    bound_factor = (d + 8) * 2.0**-23
+    r_sq_max = float(r32.double().pow(2).sum(1).max())
+    # with many features the block product is compute-bound and larger blocks pay off
+    min_rows = 256 if d > 64 else 1
+    rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=r64.device, min_rows=min_rows),
+               rows_per_chunk(count * d, bytes_per_entry=8, device=r64.device, min_rows=min_rows))
+    out_distance, out_index = [], []
+    for start in range(0, q64.shape[0], rows):
+        qc = q64[start : start + rows]
+        qc32 = (qc - centre).float()
+        index, approx = _candidates(qc32, r32, start, count, exclude_self)
+        exact, order = (r64[index] - qc[:, None, :]).pow_(2).sum(-1).sort(1)
+        exact, index = exact[:, :k], index.gather(1, order[:, :k])
+        if count < n_ref - int(exclude_self):
+            error = bound_factor * (qc32.double().pow(2).sum(1) + r_sq_max)
+            unsure = approx[:, -1].double() - error < exact[:, -1]
+            if bool(unsure.any()):
+                rows_unsure = torch.nonzero(unsure).flatten()
+                own = start + rows_unsure if exclude_self else None
+                redo_index = _nearest_float64(qc[rows_unsure], r64, own, k)
+                redo, redo_order = (r64[redo_index] - qc[rows_unsure, None, :]).pow_(2).sum(-1).sort(1)
+                exact, index = exact.clone(), index.clone()
+                exact[rows_unsure], index[rows_unsure] = redo, redo_index.gather(1, redo_order)
+        out_distance.append(exact.sqrt_())
+        out_index.append(index)
+    return torch.cat(out_distance), torch.cat(out_index)
+
+
+def _nearest_float64(q: torch.Tensor, r: torch.Tensor, own: torch.Tensor | None, k: int) -> torch.Tensor:
+    """Indices of the k nearest rows of ``r`` to each row of ``q``, skipping own[i], from
+    float64 coordinate differences (no ‖q‖² + ‖r‖² − 2q·r cancellation)."""
+    d2 = torch.cdist(q, r, compute_mode="donot_use_mm_for_euclid_dist")
+    if own is not None:
+        d2[torch.arange(q.shape[0], device=q.device), own] = math.inf
+    return d2.topk(k, dim=1, largest=False).indices
+
+
+def _maxnorm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocked brute-force max-norm search in float64 (exact: no rounding in max |a − b|)."""
+    r = ref.to(torch.float64)
+    q = r if exclude_self else query.to(torch.float64)
+    rows = rows_per_chunk(r.shape[0], bytes_per_entry=8, device=r.device)
+    out_distance, out_index = [], []
+    for start in range(0, q.shape[0], rows):
+        dist = torch.cdist(q[start : start + rows], r, p=math.inf)
+        if exclude_self:
+            own = torch.arange(dist.shape[0], device=r.device)
+            dist[own, own + start] = math.inf
+        values, index = dist.topk(k, dim=1, largest=False, sorted=True)
+        out_distance.append(values)
+        out_index.append(index)
+    return torch.cat(out_distance), torch.cat(out_index)
+
+
+# ---------------------------------------------------------------------------------------------
+# max-norm counts
+
+
+def count_within(x: torch.Tensor, radius: torch.Tensor, *, strict: bool, method: str = "auto") -> torch.Tensor:
+    """For each row i of ``x``, how many rows j (i itself included) have the max-norm distance
+    ‖x_j − x_i‖_∞ < radius_i (``strict``) or ≤ radius_i; int64, on ``x``'s device."""
+    x64 = x.to(torch.float64)
+    radius = radius.to(device=x.device, dtype=torch.float64)
+    how = _resolve(method, x.shape[1], x.device, "chebyshev")
+    if how in ("tree", "sort"):  # a 1-d tree is as fast as a sort here and keeps the comparison exact
+        return _tree_count(x64, radius, strict)
+    rows = rows_per_chunk(x64.shape[0], bytes_per_entry=8, device=x.device)
+    counts = []
+    for start in range(0, x64.shape[0], rows):
+        dist = torch.cdist(x64[start : start + rows], x64, p=math.inf)
+        inside = dist.lt(radius[start : start + rows, None]) if strict else dist.le(radius[start : start + rows, None])
+        counts.append(inside.sum(1, dtype=torch.int64))
+    return torch.cat(counts)
+
+
+def _tree_count(x: torch.Tensor, radius: torch.Tensor, strict: bool) -> torch.Tensor:
+    from scipy.spatial import cKDTree
+
+    points, r = _numpy64(x), _numpy64(radius)
+    if strict:
+        positive = r > 0
+        r = np.where(positive, np.nextafter(r, -np.inf), 0.0)
+    counts = cKDTree(points).query_ball_point(points, r, p=np.inf, return_length=True, workers=_workers())
+    counts = np.asarray(counts, dtype=np.int64)
+    if strict:
+        counts[~positive] = 0  # nothing is strictly closer than 0
+    return torch.from_numpy(counts).to(x.device)
+
+
+def ksg_search(x: torch.Tensor, y: torch.Tensor, k: int, *, method: str = "auto") -> torch.Tensor:
+    """(3, n) float64 for KSG (Kraskov et al. 2004, estimator 1): the max-norm distance ε_i from
+    (x_i, y_i) to its k-th joint neighbour (itself skipped), then how many x_j and y_j (j = i
+    included) lie strictly inside ε_i in each marginal space."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    how = _resolve(method, x.shape[1] + y.shape[1], x.device, "chebyshev")
+    if how != "brute":
+        eps = knn_distances(torch.cat([x, y], 1), torch.cat([x, y], 1), k, exclude_self=True,
+                            metric="chebyshev", method=how)
+        nx = count_within(x, eps, strict=True, method=search_method(x.shape[1], x.device, metric="chebyshev"))
+        ny = count_within(y, eps, strict=True, method=search_method(y.shape[1], y.device, metric="chebyshev"))
+        return torch.stack([eps, nx.to(torch.float64), ny.to(torch.float64)])
+    # one pass: the marginal distance blocks give both the joint distance and the counts
+    n = x.shape[0]
+    rows = rows_per_chunk(n, bytes_per_entry=8, device=x.device)
+    out = []
+    for start in range(0, n, rows):
+        dx = torch.cdist(x[start : start + rows], x, p=math.inf)
+        dy = torch.cdist(y[start : start + rows], y, p=math.inf)
+        joint = torch.maximum(dx, dy)
+        own = torch.arange(joint.shape[0], device=x.device)
+        joint[own, own + start] = math.inf
+        eps = joint.topk(k, dim=1, largest=False).values[:, -1]
+        # int32 sums of the comparison masks are about twice as fast as the default int64 ones
+        nx = dx.lt(eps[:, None]).sum(1, dtype=torch.int32)
+        ny = dy.lt(eps[:, None]).sum(1, dtype=torch.int32)
+        out.append(torch.stack([eps, nx.to(torch.float64), ny.to(torch.float64)]))
+    return torch.cat(out, 1)

@@ -17,7 +17,7 @@ Exits 0 when every step that ran passed, 1 otherwise, and writes ONE JSON file (
   (skipped on the CPU, where AMP does not exist). Passes when every step's loss is finite and
   the mean loss of the last tenth of the steps is below that of the first tenth.
 - ``analyze/<model>``: ``infoprobe analyze --device <device>`` and ``--device cpu`` on the
-  checkpoint of the float32 training run; every numeric leaf of the two ``metrics.json`` files
+  checkpoint of the float32 training run (INN and classical AE; ``--tiny``: classical AE only); every numeric leaf of the two ``metrics.json`` files
   (walked generically; keys in ``SKIP_KEYS`` ignored) must agree within ``RTOL_ANALYZE`` /
   ``ATOL_ANALYZE`` (see ``TOLERANCE_REASONS``). TF32 is disabled during this step.
 - ``ddp``: ``torchrun -m infoprobe train`` on every visible GPU (NCCL) when more than one is
@@ -30,7 +30,8 @@ failed steps), ``command``, ``created`` (UTC), ``device``, ``tiny``, ``total_sec
 ``tolerances`` (rtol/atol per comparison and the reason), ``steps``. Each step has ``name``,
 ``status`` ("passed" | "failed" | "skipped"), ``reason`` (why it failed or was skipped, else
 null), ``seconds``, ``peak_memory_bytes`` (``torch.cuda.max_memory_allocated``, reset at the
-step's start; null on the CPU or in child processes), and per kind:
+step's start; null on the CPU or in child processes), ``traceback`` (failed steps only), and
+per kind:
 
 - estimators: ``device_value``, ``cpu_value`` (nats), ``relative_difference``, ``rtol``, ``n``, ``d``,
   ``device_seconds``, ``cpu_seconds``;
@@ -39,10 +40,12 @@ step's start; null on the CPU or in child processes), and per kind:
   last tenth of the steps), ``loss_curve`` (up to ``CURVE_POINTS`` window means of the per-step
   loss), ``parameters``;
 - analyze: ``compared`` (numeric leaves), ``max_relative_difference``, ``max_absolute_difference``,
-  ``mismatches`` (up to 20: ``path``, ``device``, ``cpu``), ``structure_differences`` (paths present on
-  one side or of another type), ``text_differences`` (string leaves that differ; reported, not
-  failed), ``samples``, ``device_seconds``, ``cpu_seconds``;
-- ddp: ``backend``, ``world_size``, ``returncode``, ``train_loss``, ``images_per_second``.
+  ``rtol``, ``atol``, ``mismatch_count``, ``mismatches`` (up to 20: ``path``, ``device``, ``cpu``),
+  ``structure_differences`` (paths present on one side only or with another type),
+  ``text_differences`` (string leaves that differ; reported, not failed), ``samples``,
+  ``device_seconds``, ``cpu_seconds``;
+- ddp: ``backend``, ``world_size``, ``command``, ``returncode``, ``train_loss``,
+  ``images_per_second``.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ from infoprobe.data import ImageData, load_dataset  # noqa: E402
 from infoprobe.errors import InfoprobeError  # noqa: E402
 from models.training import train  # noqa: E402
 
-__all__ = ["compare_leaves", "loss_falls", "main", "run_checks"]
+__all__ = ["compare_leaves", "estimator_cases", "loss_falls", "main", "run_checks"]
 
 SCHEMA = "infoprobe.gpu_check/1"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu_check.json"
@@ -103,10 +106,11 @@ TRAINED = {
     "selfvae": {"transform": "downscale", "levels": 1},
 }
 EPOCH_MODELS = ("inn-ae", "classical-ae")  # one full epoch; the others run STEPS steps
-ANALYZED = ("inn-ae", "classical-ae")
 STEPS = {"full": 300, "tiny": 15}
-TINY = {"train_images": 256, "batch_size": 32, "samples": 120, "estimator_n": 400}
-FULL = {"samples": 2000, "estimator_n": 4000}
+#: sizes; --tiny analyses one model only (``infoprobe analyze`` spends ~10 s drawing figures on a CPU)
+TINY = {"train_images": 256, "batch_size": 32, "samples": 120, "estimator_n": 400,
+        "analyzed": ("classical-ae",)}
+FULL = {"samples": 2000, "estimator_n": 4000, "analyzed": ("inn-ae", "classical-ae")}
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def _environment(device: torch.device) -> dict[str, Any]:
 # --- the checks --------------------------------------------------------------------------------
 
 
-def _estimator_cases(n: int) -> dict[str, Callable[[str | torch.device], Any]]:
+def estimator_cases(n: int) -> dict[str, Callable[[str | torch.device], Any]]:
     """name -> f(device) -> Estimate, on fixed float64 data (a correlated Gaussian and labels)."""
     g = torch.Generator().manual_seed(0)
     d = 4
@@ -295,7 +299,7 @@ def _estimator_cases(n: int) -> dict[str, Callable[[str | torch.device], Any]]:
 
 
 def check_estimators(steps: list[dict[str, Any]], device: torch.device, *, n: int) -> None:
-    for name, estimate in _estimator_cases(n).items():
+    for name, estimate in estimator_cases(n).items():
         with _step(steps, f"estimators/{name}", device) as entry:
             t0 = time.perf_counter()
             cpu = estimate("cpu")
@@ -342,7 +346,7 @@ def check_training(steps: list[dict[str, Any]], device: torch.device, *, dataset
                              parameters=sum(p.numel() for p in model.parameters()))
                 if not ok:
                     raise AssertionError(f"{name}: {reason}")
-                if not amp and name in ANALYZED:
+                if not amp and name in (TINY if tiny else FULL)["analyzed"]:
                     path = workdir / f"{name}.pt"
                     checkpoint.save(path, model, dataset=train_data.describe(),
                                     training={"recipe": result.recipe, "device": str(device)})
@@ -362,8 +366,8 @@ def _analyze(path: Path, device: str, out: Path, *, samples: int, data_root: str
 
 
 def check_analyze(steps: list[dict[str, Any]], device: torch.device, checkpoints: dict[str, Path], *,
-                  samples: int, data_root: str | None, workdir: Path) -> None:
-    for name in ANALYZED:
+                  analyzed: tuple[str, ...], samples: int, data_root: str | None, workdir: Path) -> None:
+    for name in analyzed:
         step_name = f"analyze/{name}"
         if name not in checkpoints:
             _skip(steps, step_name, "its float32 training step failed, so there is no checkpoint")
@@ -462,9 +466,10 @@ def run_checks(*, device: str, tiny: bool, data_root: str | None, ddp_cpu: bool 
     dataset, train_data, data_info = _data(data_root, tiny)
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         workdir = Path(tmp)
-        check_estimators(steps, dev, n=TINY["estimator_n"] if tiny else FULL["estimator_n"])
+        check_estimators(steps, dev, n=(TINY if tiny else FULL)["estimator_n"])
         ckpts = check_training(steps, dev, dataset=dataset, train_data=train_data, tiny=tiny, workdir=workdir)
-        check_analyze(steps, dev, ckpts, samples=TINY["samples"] if tiny else FULL["samples"],
+        sizes = TINY if tiny else FULL
+        check_analyze(steps, dev, ckpts, analyzed=sizes["analyzed"], samples=sizes["samples"],
                       data_root=None if dataset == "digits" else data_root, workdir=workdir)
         check_ddp(steps, dev, ddp_cpu=ddp_cpu, dataset=dataset,
                   data_root=None if dataset == "digits" else data_root, tiny=tiny, workdir=workdir)

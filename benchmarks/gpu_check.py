@@ -13,11 +13,12 @@ Exits 0 when every step that ran passed, 1 otherwise, and writes ONE JSON file (
   compute in float64 on both (kNN candidates in float32 are re-ranked exactly in float64), so
   they must agree to ``RTOL_ESTIMATORS`` = 1e-6 relative.
 - ``training/<model>[+amp]``: ``models.training.train`` on the device. MNIST INN and classical
-  AE one epoch each; PIE, VAE and selfVAE ``STEPS`` optimizer steps each; with AMP on CUDA
-  (skipped on the CPU, where AMP does not exist). Passes when every step's loss is finite and
+  AE one epoch each; PIE, VAE and selfVAE ``Sizes.steps`` optimizer steps each (300; ``--tiny``:
+  15 on digits); with AMP on CUDA (skipped on the CPU, where AMP does not exist). Passes when every step's loss is finite and
   the mean loss of the last tenth of the steps is below that of the first tenth.
 - ``analyze/<model>``: ``infoprobe analyze --device <device>`` and ``--device cpu`` on the
-  checkpoint of the float32 training run (INN and classical AE; ``--tiny``: classical AE only); every numeric leaf of the two ``metrics.json`` files
+  checkpoint of the float32 training run (INN and classical AE; ``--tiny``: classical AE
+  only); every numeric leaf of the two ``metrics.json`` files
   (walked generically; keys in ``SKIP_KEYS`` ignored) must agree within ``RTOL_ANALYZE`` /
   ``ATOL_ANALYZE`` (see ``TOLERANCE_REASONS``). TF32 is disabled during this step.
 - ``ddp``: ``torchrun -m infoprobe train`` on every visible GPU (NCCL) when more than one is
@@ -65,6 +66,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,16 +103,30 @@ TOLERANCE_REASONS = {
 SKIP_KEYS = frozenset({"timings", "created", "versions", "device", "devices", "checkpoint", "seconds"})
 CURVE_POINTS = 50
 #: (registry name, model options); the selfVAE and VAE at the zoo's defaults for the dataset
-TRAINED = {
+TRAINED: dict[str, dict[str, Any]] = {
     "inn-ae": {}, "classical-ae": {}, "pie": {"sigma": 0.1}, "vae": {"prior": "standard"},
     "selfvae": {"transform": "downscale", "levels": 1},
 }
-EPOCH_MODELS = ("inn-ae", "classical-ae")  # one full epoch; the others run STEPS steps
-STEPS = {"full": 300, "tiny": 15}
-#: sizes; --tiny analyses one model only (``infoprobe analyze`` spends ~10 s drawing figures on a CPU)
-TINY = {"train_images": 256, "batch_size": 32, "samples": 120, "estimator_n": 400,
-        "analyzed": ("classical-ae",)}
-FULL = {"samples": 2000, "estimator_n": 4000, "analyzed": ("inn-ae", "classical-ae")}
+EPOCH_MODELS = ("inn-ae", "classical-ae")  # one full epoch; the others run Sizes.steps steps
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each step does: the GPU check, or ``--tiny`` (the CPU dry run)."""
+
+    epoch_images: int | None  # images of the one-epoch models (None: the whole training set)
+    batch_size: int | None  # None: each model's recipe
+    steps: int  # optimizer steps of the PIE, VAE and selfVAE
+    samples: int  # ``infoprobe analyze --samples``
+    estimator_n: int  # rows of the estimators' data
+    analyzed: tuple[str, ...]  # models analysed on both devices
+
+
+FULL = Sizes(epoch_images=None, batch_size=None, steps=300, samples=2000, estimator_n=4000,
+             analyzed=("inn-ae", "classical-ae"))
+#: --tiny analyses one model only: ``infoprobe analyze`` spends ~10 s drawing figures on a CPU
+TINY = Sizes(epoch_images=256, batch_size=32, steps=15, samples=120, estimator_n=400,
+             analyzed=("classical-ae",))
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -160,7 +176,7 @@ def compare_leaves(a: Any, b: Any, *, rtol: float, atol: float,
         elif isinstance(x, str) and isinstance(y, str):
             if x != y:
                 report["text_differences"].append({"path": path, "device": x, "cpu": y})
-        elif x is None and y is None or isinstance(x, bool) and isinstance(y, bool) and x == y:
+        elif (x is None and y is None) or (isinstance(x, bool) and isinstance(y, bool) and x == y):
             return
         else:
             report["structure_differences"].append(f"{path} ({type(x).__name__} vs {type(y).__name__})")
@@ -317,10 +333,9 @@ def check_estimators(steps: list[dict[str, Any]], device: torch.device, *, n: in
 
 
 def check_training(steps: list[dict[str, Any]], device: torch.device, *, dataset: str,
-                   train_data: ImageData, tiny: bool, workdir: Path) -> dict[str, Path]:
+                   train_data: ImageData, sizes: Sizes, workdir: Path) -> dict[str, Path]:
     """Train every model in ``TRAINED`` (float32, then AMP on CUDA); returns float32 checkpoints."""
     checkpoints: dict[str, Path] = {}
-    n_steps = STEPS["tiny" if tiny else "full"]
     for name, options in TRAINED.items():
         for amp in (False, True):
             step_name = f"training/{name}" + ("+amp" if amp else "")
@@ -331,11 +346,11 @@ def check_training(steps: list[dict[str, Any]], device: torch.device, *, dataset
                 torch.manual_seed(0)
                 model = models.build(name, dataset=dataset, **options)
                 traced = _LossTrace(model)
-                bs = TINY["batch_size"] if tiny else int(model.default_recipe()["batch_size"])  # type: ignore[operator]
+                bs = sizes.batch_size or int(model.default_recipe()["batch_size"])  # type: ignore[operator]
                 if name in EPOCH_MODELS:
-                    images = min(TINY["train_images"], len(train_data)) if tiny else len(train_data)
+                    images = min(sizes.epoch_images or len(train_data), len(train_data))
                 else:
-                    images = min(n_steps * bs, len(train_data))
+                    images = min(sizes.steps * bs, len(train_data))
                 result = train(traced, train_data, epochs=1, batch_size=bs, subset=images,
                                device=device, amp=amp, seed=0, progress=False)
                 losses = torch.stack(traced.trace).float().cpu().tolist() if traced.trace else []
@@ -346,7 +361,7 @@ def check_training(steps: list[dict[str, Any]], device: torch.device, *, dataset
                              parameters=sum(p.numel() for p in model.parameters()))
                 if not ok:
                     raise AssertionError(f"{name}: {reason}")
-                if not amp and name in (TINY if tiny else FULL)["analyzed"]:
+                if not amp and name in sizes.analyzed:
                     path = workdir / f"{name}.pt"
                     checkpoint.save(path, model, dataset=train_data.describe(),
                                     training={"recipe": result.recipe, "device": str(device)})
@@ -466,10 +481,10 @@ def run_checks(*, device: str, tiny: bool, data_root: str | None, ddp_cpu: bool 
     dataset, train_data, data_info = _data(data_root, tiny)
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         workdir = Path(tmp)
-        check_estimators(steps, dev, n=(TINY if tiny else FULL)["estimator_n"])
-        ckpts = check_training(steps, dev, dataset=dataset, train_data=train_data, tiny=tiny, workdir=workdir)
         sizes = TINY if tiny else FULL
-        check_analyze(steps, dev, ckpts, analyzed=sizes["analyzed"], samples=sizes["samples"],
+        check_estimators(steps, dev, n=sizes.estimator_n)
+        ckpts = check_training(steps, dev, dataset=dataset, train_data=train_data, sizes=sizes, workdir=workdir)
+        check_analyze(steps, dev, ckpts, analyzed=sizes.analyzed, samples=sizes.samples,
                       data_root=None if dataset == "digits" else data_root, workdir=workdir)
         check_ddp(steps, dev, ddp_cpu=ddp_cpu, dataset=dataset,
                   data_root=None if dataset == "digits" else data_root, tiny=tiny, workdir=workdir)

@@ -35,6 +35,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ __all__ = ["PARTS", "commands", "main"]
 
 PARTS = ("mnist", "cifar10", "pie", "selfvae")
 #: Callahan & Paskett (2021): main bottleneck, sweep, and per-model epochs / milestones.
-CALLAHAN = {
+CALLAHAN: dict[str, dict[str, Any]] = {
     "mnist": {"k": 20, "sweep": (4, 20, 64), "inn": (10, [8, 10]), "classical": 100},
     "cifar10": {"k": 64, "sweep": (16, 64, 256), "inn": (15, [12, 15]), "classical": 30},
 }

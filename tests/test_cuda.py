@@ -101,7 +101,7 @@ def test_loss_falls_needs_finite_falling_losses() -> None:
     ok, reason, _, _ = gpu_check.loss_falls([2.0, 2.5, 3.0, 4.0, 5.0])
     assert not ok and re.match(r"the loss did not fall", reason)
     ok, reason, _, _ = gpu_check.loss_falls([5.0, math.nan, 3.0, 2.0, 1.0])
-    assert not ok and "non-finite loss at 1 step(s), first at step 1" == reason
+    assert not ok and reason == "non-finite loss at 1 step(s), first at step 1"
     assert not gpu_check.loss_falls([2.0, 1.0])[0]
 
 

@@ -34,8 +34,9 @@ null), ``seconds``, ``peak_memory_bytes`` (``torch.cuda.max_memory_allocated``, 
 step's start; null on the CPU or in child processes), ``traceback`` (failed steps only), and
 per kind:
 
-- estimators: ``device_value``, ``cpu_value`` (nats), ``relative_difference``, ``rtol``, ``n``, ``d``,
-  ``device_seconds``, ``cpu_seconds``;
+- estimators: ``device_value``, ``cpu_value`` (nats), ``device_interval``, ``cpu_interval`` (90%
+  interval from ``N_BOOT`` resamples), ``relative_difference`` (the largest over value and
+  bounds), ``rtol``, ``n``, ``d``, ``device_seconds``, ``cpu_seconds``;
 - training: ``model``, ``dataset``, ``amp``, ``steps``, ``epochs``, ``batch_size``, ``images``,
   ``images_per_second`` (train's timed epoch), ``loss_first``/``loss_last`` (mean of the first /
   last tenth of the steps), ``loss_curve`` (up to ``CURVE_POINTS`` window means of the per-step
@@ -102,6 +103,7 @@ TOLERANCE_REASONS = {
 #: metrics.json keys whose subtrees are not compared (run-specific, not results)
 SKIP_KEYS = frozenset({"timings", "created", "versions", "device", "devices", "checkpoint", "seconds"})
 CURVE_POINTS = 50
+N_BOOT = 10  # resamples of the estimators' intervals, compared too
 #: (registry name, model options); the selfVAE and VAE at the zoo's defaults for the dataset
 TRAINED: dict[str, dict[str, Any]] = {
     "inn-ae": {}, "classical-ae": {}, "pie": {"sigma": 0.1}, "vae": {"prior": "standard"},
@@ -304,13 +306,14 @@ def estimator_cases(n: int) -> dict[str, Callable[[str | torch.device], Any]]:
     q = torch.randn(n, d, generator=g, dtype=torch.float64) * 1.3 + 0.2
     y = x[:, :2] + 0.5 * torch.randn(n, 2, generator=g, dtype=torch.float64)
     labels = (x[:, 0] > 0).long() + (x[:, 1] > 0.5).long()
+    ci: dict[str, Any] = {"ci": 0.9, "n_boot": N_BOOT}  # resampling indices are drawn on the CPU
     return {
-        "knn_entropy": lambda dev: infoprobe.entropy(x, method="knn", k=3, device=dev),
-        "knn_kl": lambda dev: infoprobe.kl_divergence(x, q, method="knn", k=3, device=dev),
-        "ksg_mi": lambda dev: infoprobe.mutual_information(x, y, method="ksg", k=3, device=dev),
-        "ross_mi": lambda dev: infoprobe.mutual_information(x, labels, method="ksg", k=3, device=dev),
-        "gaussian_entropy": lambda dev: infoprobe.entropy(x, method="gaussian", device=dev),
-        "histogram_entropy": lambda dev: infoprobe.entropy(x, method="histogram", bins=30, device=dev),
+        "knn_entropy": lambda dev: infoprobe.entropy(x, method="knn", k=3, device=dev, **ci),
+        "knn_kl": lambda dev: infoprobe.kl_divergence(x, q, method="knn", k=3, device=dev, **ci),
+        "ksg_mi": lambda dev: infoprobe.mutual_information(x, y, method="ksg", k=3, device=dev, **ci),
+        "ross_mi": lambda dev: infoprobe.mutual_information(x, labels, method="ksg", k=3, device=dev, **ci),
+        "gaussian_entropy": lambda dev: infoprobe.entropy(x, method="gaussian", device=dev, **ci),
+        "histogram_entropy": lambda dev: infoprobe.entropy(x, method="histogram", bins=30, device=dev, **ci),
     }
 
 
@@ -323,13 +326,18 @@ def check_estimators(steps: list[dict[str, Any]], device: torch.device, *, n: in
             dev = estimate(device)
             _sync(device)
             t2 = time.perf_counter()
-            rel = abs(dev.value - cpu.value) / max(abs(cpu.value), 1e-12)
+            pairs = [(dev.value, cpu.value)]
+            if dev.ci is not None and cpu.ci is not None:
+                pairs += list(zip(dev.ci, cpu.ci, strict=True))
+            rel = max(abs(a - b) / max(abs(b), 1e-12) for a, b in pairs)
             entry.update(device_value=dev.value, cpu_value=cpu.value, relative_difference=rel,
+                         device_interval=dev.ci, cpu_interval=cpu.ci,
                          rtol=RTOL_ESTIMATORS, n=cpu.n, d=cpu.d, cpu_seconds=t1 - t0,
                          device_seconds=t2 - t1)
-            if not (math.isfinite(cpu.value) and rel <= RTOL_ESTIMATORS):
-                raise AssertionError(f"{name}: {dev.value!r} on {device} vs {cpu.value!r} on the CPU "
-                                     f"(relative difference {rel:.3g} > {RTOL_ESTIMATORS})")
+            same_intervals = (dev.ci is None) == (cpu.ci is None)
+            if not (math.isfinite(cpu.value) and rel <= RTOL_ESTIMATORS and same_intervals):
+                raise AssertionError(f"{name}: {dev.value!r} {dev.ci} on {device} vs {cpu.value!r} {cpu.ci} on "
+                                     f"the CPU (relative difference {rel:.3g} > {RTOL_ESTIMATORS})")
 
 
 def check_training(steps: list[dict[str, Any]], device: torch.device, *, dataset: str,
@@ -476,6 +484,7 @@ def run_checks(*, device: str, tiny: bool, data_root: str | None, ddp_cpu: bool 
     from infoprobe.device import resolve_device
 
     dev = resolve_device(device)
+    torch.ones(1, device=dev).sum().item()  # create the CUDA context before any step is timed
     start = time.perf_counter()
     steps: list[dict[str, Any]] = []
     dataset, train_data, data_info = _data(data_root, tiny)

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench gpu-check reproduce-gpu lint clean
 
 install: $(STAMP)
 
@@ -38,6 +38,16 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# On a GPU machine (README "On a GPU"). GPU_CHECK_ARGS="--device cpu --tiny" is the CPU dry run.
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
+
+# Full-scale training + analyses; resumable. REPRODUCE_ARGS="--dry-run" prints the commands.
+REPRODUCE_ARGS ?=
+reproduce-gpu: $(STAMP)
+	$(PY) benchmarks/reproduce_gpu.py $(REPRODUCE_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check infoprobe models analyses benchmarks tests

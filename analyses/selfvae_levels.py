@@ -11,6 +11,12 @@ Usage (from the repository root)::
 
     python -m analyses.selfvae_levels --root ../shared/data            # reduced scale
     python -m analyses.selfvae_levels --root ../shared/data --quick    # smoke run (~1 min)
+    python -m analyses.selfvae_levels --root DATA --scale paper --device cuda \
+        --checkpoints runs/selfvae_levels --resume                      # GPU, full CIFAR-10
+
+``--scale paper`` uses the zoo's CIFAR-10 networks (the paper's 16×8×8 latents and RealNVP prior,
+about 6–8 M parameters, not the paper's 32–42 M), the full training and test sets, the recipe's
+100 epochs and 512 importance samples; it needs the standard CIFAR-10 files in ``--root``.
 
 Writes ``figures/selfvae_modes.png``, ``figures/selfvae_terms.png`` and
 ``analyses/results/selfvae_levels.md`` / ``.json`` (numbers, command, scale, timings); with
@@ -45,6 +51,8 @@ SCALES: dict[str, dict[str, Any]] = {
                         "flow_blocks": 2, "flow_couplings": 4},
                 "epochs": 6, "batch_size": 32, "train": 4000, "test": 1000, "bpd_images": 200,
                 "n_importance": 64},
+    "paper": {"net": {}, "epochs": 100, "batch_size": 64, "train": 50000, "test": 10000,
+              "bpd_images": 10000, "n_importance": 512},
     "quick": {"net": {"width": 8, "growth": 4, "dense_layers": 1, "flow_hidden": 8,
                       "flow_blocks": 1, "flow_couplings": 2},
               "epochs": 1, "batch_size": 32, "train": 256, "test": 64, "bpd_images": 16,
@@ -131,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"),
                         help="folder with cifar10.npz or the CIFAR-10 python batches")
     parser.add_argument("--quick", action="store_true", help="tiny networks, 1 epoch, few images")
+    parser.add_argument("--scale", choices=("reduced", "paper"), default="reduced",
+                        help="reduced (CPU, default) or paper (GPU, full CIFAR-10); --quick overrides")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--n-importance", type=int, default=None)
     parser.add_argument("--train-images", type=int, default=None, help="training subset size")
@@ -142,9 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "analyses" / "results"))
     parser.add_argument("--figures", default=str(REPO / "figures"))
+    parser.add_argument("--checkpoints", default=None,
+                        help="folder for <model>.pt checkpoints (default: none kept)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each model from its checkpoint in --checkpoints")
     args = parser.parse_args(argv)
 
-    scale_name = "quick" if args.quick else "reduced"
+    scale_name = "quick" if args.quick else args.scale
     scale = dict(SCALES[scale_name])
     if args.epochs is not None:
         scale["epochs"] = args.epochs
@@ -175,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         res = train(model, train_data, test_data=test_data.subset(200, seed=args.seed),
                     epochs=scale["epochs"],
                     batch_size=scale["batch_size"], device=args.device, seed=args.seed,
-                    progress=False)
+                    out=None if args.checkpoints is None else Path(args.checkpoints) / f"{name}.pt",
+                    resume=args.resume, progress=False)
         train_seconds = time.time() - t0
         model = res.model.eval()
         device = next(model.parameters()).device
@@ -219,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                else argv)
     summary = {"command": command, "scale": scale_name, "settings": scale,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "torch": torch.__version__, "paper": PAPER, "results": results}
+               "torch": torch.__version__, "device": str(device), "paper": PAPER,
+               "results": results}
     (out / f"selfvae_levels{suffix}.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / f"selfvae_levels{suffix}.md").write_text(_markdown(summary))
     print(f"wrote {out / f'selfvae_levels{suffix}.md'} and figures in {figures}")
@@ -229,13 +245,13 @@ def main(argv: list[str] | None = None) -> int:
 def _markdown(summary: dict[str, Any]) -> str:
     s, res = summary["settings"], summary["results"]
     lines = [
-        "# selfVAE levels on CIFAR-10 (reduced scale)", "",
+        f"# selfVAE levels on CIFAR-10 ({summary['scale']} scale)", "",
         f"Command: `{summary['command']}`  ",
-        f"Date: {summary['date']}, torch {summary['torch']}, CPU.", "",
-        f"Scale: **{summary['scale']}**. Training on {s['train']} CIFAR-10 training images (the "
-        f"exact-pixel subset in ../shared/data), {s['epochs']} epochs, batch {s['batch_size']}, "
+        f"Date: {summary['date']}, torch {summary['torch']}, {summary.get('device', 'cpu')}.", "",
+        f"Scale: **{summary['scale']}**. Training on {s['train']} CIFAR-10 training images "
+        f"(at most the set in --root), {s['epochs']} epochs, batch {s['batch_size']}, "
         "Adamax lr 2e-3 (the paper's optimiser); networks "
-        + ", ".join(f"{k}={v}" for k, v in s["net"].items())
+        + (", ".join(f"{k}={v}" for k, v in s["net"].items()) or "at the zoo's CIFAR-10 defaults")
         + " with the paper's 16×8×8 latents. Test terms: negative-ELBO terms averaged over "
         f"{s['test']} test images (2 posterior samples each). bpd: importance-sampled NLL with "
         f"{s['n_importance']} samples on the first {s['bpd_images']} of them (the paper: 512 "

@@ -14,10 +14,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
+#: scripts here that are not CPU benchmarks: this one, and the GPU check / full-scale driver
+NOT_BENCHMARKS = ("run_all", "gpu_check", "reproduce_gpu")
 
 
 def main() -> int:
-    scripts = sorted(p.stem for p in HERE.glob("*.py") if not p.stem.startswith("_") and p.stem != "run_all")
+    scripts = sorted(p.stem for p in HERE.glob("*.py")
+                     if not p.stem.startswith("_") and p.stem not in NOT_BENCHMARKS)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(scripts)})")
     parser.add_argument("--quick", action="store_true", help="reduced scale, for a smoke run")

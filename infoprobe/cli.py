@@ -80,13 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def flag_message(message: str, parameter: str, flag: str) -> str:
-    """``message`` with the parameter named as its flag: ``ci=0.95`` -> ``--ci 0.95``, ``ci`` -> ``--ci``.
+    """``message`` with the parameter named as its flag: ``ci=0.95`` -> ``--ci 0.95``, ``ci`` -> ``--ci``,
+    ``download=True`` -> ``--download``.
 
     Only the parameter as a whole word is replaced, not inside other words or dotted module
     names (``specific``, ``encoder.layers.0``).
     """
-    pattern = re.compile(rf"(?<![\w-])(?<!\w\.){re.escape(parameter)}(?![\w-]|\.\w)(=?)")
-    return pattern.sub(lambda m: f"{flag} " if m.group(1) else flag, message)
+    pattern = re.compile(rf"(?<![\w-])(?<!\w\.){re.escape(parameter)}(?![\w-]|\.\w)(=True\b|=?)")
+    return pattern.sub(lambda m: f"{flag} " if m.group(1) == "=" else flag, message)
 
 
 if __name__ == "__main__":

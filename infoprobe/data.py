@@ -284,8 +284,8 @@ def _missing(name: str, folders: list[Path], expected: str) -> InfoprobeError:
     where = ", ".join(str(f) for f in folders)
     return InfoprobeError(
         f"{name} not found: searched {where} for {expected}. Either put those files in one of "
-        f"these folders (or pass root= / --data-root / $INFOPROBE_DATA), or pass download=True "
-        f"(--download) to fetch them."
+        f"these folders (or pass root= or set $INFOPROBE_DATA), or pass download=True to fetch them.",
+        parameter="download",
     )
 
 

@@ -19,6 +19,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise InfoprobeError(f"Unknown device {device!r}; expected auto, cpu, cuda or cuda:N.") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InfoprobeError(
-            f"Device {str(device)!r} was requested but torch sees no CUDA device; use --device cpu or auto."
+            f"Device {str(device)!r} was requested but torch sees no CUDA device; use device='cpu' or 'auto'.",
+            parameter="device",
         )
     return dev

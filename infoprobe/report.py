@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infoprobe.summary import MEANING, STATUS_LEGEND, headline, highlights, layer_table
+from infoprobe.summary import MEANING, STATUS_LEGEND, headline, highlights, interval_schemes, layer_table
 
 if TYPE_CHECKING:
     from infoprobe.results import AnalysisResult
@@ -100,8 +100,8 @@ def _describe(result: AnalysisResult) -> str:
     return (f"<p><b>{html.escape(str(model))}</b> ({result.model.get('n_parameters', 0):,} parameters"
             f"{', invertible' if result.model.get('invertible') else ''}) on <b>{html.escape(str(ds.get('name')))}</b> "
             f"({html.escape(str(ds.get('split')))}), {ds.get('n_samples')} samples of shape {ds.get('input_shape')}; "
-            f"joint estimates on {s.get('joint_samples')} seeded samples with {s.get('ci', 0.95):.0%} intervals from "
-            f"{s.get('n_boot')} resamples (bootstrap or subsampling, per estimate); device {html.escape(str(s.get('device')))}"
+            f"joint estimates on {s.get('joint_samples')} seeded samples; intervals from {s.get('n_boot')} resamples "
+            f"({html.escape(interval_schemes(result))}); device {html.escape(str(s.get('device')))}"
             + (f"; {total:.1f} s" if total is not None else "") + ".</p>")
 
 

@@ -15,7 +15,7 @@ from infoprobe.estimators.estimate import Estimate
 if TYPE_CHECKING:
     from infoprobe.results import AnalysisResult, LayerRow
 
-__all__ = ["MEANING", "STATUS_LEGEND", "fit_table", "headline", "highlights", "layer_table"]
+__all__ = ["MEANING", "STATUS_LEGEND", "fit_table", "headline", "highlights", "interval_schemes", "layer_table"]
 
 STATUS_LEGEND = {
     "B": "biased: n is too small for the dimension to trust the value",
@@ -132,6 +132,18 @@ def headline(result: AnalysisResult) -> list[tuple[str, str, str]]:
         est = kl[method]
         out.append((f"KL(data ‖ reconstruction) [{method}]", est.text(".4g"), "input/output relative entropy"))
     return out[:3]
+
+
+def interval_schemes(result: AnalysisResult) -> str:
+    """Which interval each estimator actually used, e.g. "95 % subsampling: knn, ksg; 95 % clt: exact"."""
+    used: dict[str, list[str]] = {}
+    for row in result.layers:
+        for _, method, est in row.estimates():
+            if est.interval is not None and est.level is not None:
+                names = used.setdefault(f"{est.level:.0%} {est.interval}", [])
+                if method not in names:
+                    names.append(method)
+    return "; ".join(f"{scheme}: {', '.join(methods)}" for scheme, methods in used.items()) or "none"
 
 
 def highlights(result: AnalysisResult, *, top: int = 3) -> list[tuple[str, str, str]]:

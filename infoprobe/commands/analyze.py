@@ -145,13 +145,14 @@ def write_outputs(result: Any, out: Path) -> list[Path]:
 
 def print_summary(result: Any, *, wide: bool = False) -> None:
     """The per-layer table (120 columns unless ``wide``), the headline numbers and the legend."""
-    from infoprobe.summary import STATUS_LEGEND, fit_table, headline, layer_table
+    from infoprobe.summary import STATUS_LEGEND, fit_table, headline, interval_schemes, layer_table
 
     header, rows = layer_table(result, wide=wide)
     for line in fit_table(header, rows, width=10_000 if wide else 120):
         print(line)
     print("marks: " + "; ".join(f"[{m}] {text.split(':')[0]}" for m, text in STATUS_LEGEND.items())
           + " (reasons in report.html and layers.csv)")
+    print(f"intervals: {interval_schemes(result)}")
     for method, est in result.globals.kl_data_reconstruction.items():
         print(f"KL(data ‖ reconstruction) [{method}]: {est.text('.4g')} nats")
     print("read first:")

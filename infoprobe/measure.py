@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ def measure(
         if spec.exact:
             log_jacobian = layer.log_jacobian()
             if log_jacobian is not None:
-                change["exact"] = _exact(log_jacobian, spec)
+                change["exact"] = _exact(log_jacobian, spec, intrinsic, arr.shape[1])
         kl: dict[str, Estimate] = {}
         if prev is not None:
             for e in spec.of_role("kl"):
@@ -154,10 +155,17 @@ def _entropy(arr: np.ndarray, joint: np.ndarray, finite: np.ndarray, e: Estimato
                    lambda: entropy(joint, **_method_args(e), **_interval_args(spec)))
 
 
-def _exact(log_jacobian: np.ndarray, spec: AnalysisSpec) -> Estimate:
+def _exact(log_jacobian: np.ndarray, spec: AnalysisSpec, intrinsic: int | None, d: int) -> Estimate:
     from infoprobe.exact import entropy_change
 
-    return entropy_change(log_jacobian, ci=spec.ci)
+    est = entropy_change(log_jacobian, ci=spec.ci, d=d)
+    if intrinsic is None:
+        return est
+    # after the bottleneck the block's input lies on a ≤ k-dimensional set: log|det J| is the
+    # change of a d-dimensional density that does not exist there, not of the k-dimensional one
+    return replace(est, status="invalid",
+                   reason=f"the block's input lies on a ≤ {intrinsic}-dimensional set (it is computed from the "
+                          f"bottleneck): E log|det J| of the {d}-dimensional map is not its entropy change")
 
 
 def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: AnalysisSpec) -> Estimate:

@@ -46,7 +46,9 @@ MEANING = (
      "For an invertible block with a known Jacobian the change of differential entropy across the block "
      "is exactly E[log |det J|] (change of variables): no estimator is involved. For an INN it shows that "
      "the bijective blocks only reshape the density; information is lost only where dimensions are "
-     "dropped, at the bottleneck."),
+     "dropped, at the bottleneck. For quantised inputs or constant pixels it is the change for the density of "
+     "slightly dequantised inputs, as normalising flows assume; after the bottleneck the blocks act on a "
+     "lower-dimensional set and their log|det J| is not an entropy change (X)."),
 )
 
 #: compact column names of the estimate groups

@@ -12,8 +12,6 @@ import pytest
 import scipy.stats
 import torch
 
-pytest.importorskip("models.training", reason="models.training (the zoo trainer) is not on this branch yet")
-
 from analyses import callahan2021
 from infoprobe import checkpoint
 from infoprobe.data import load_dataset

@@ -100,9 +100,26 @@ def _describe(result: AnalysisResult) -> str:
     return (f"<p><b>{html.escape(str(model))}</b> ({result.model.get('n_parameters', 0):,} parameters"
             f"{', invertible' if result.model.get('invertible') else ''}) on <b>{html.escape(str(ds.get('name')))}</b> "
             f"({html.escape(str(ds.get('split')))}), {ds.get('n_samples')} samples of shape {ds.get('input_shape')}; "
-            f"joint estimates on {s.get('joint_samples')} seeded samples with {s.get('ci', 0.95):.0%} intervals from "
-            f"{s.get('n_boot')} resamples (bootstrap or subsampling, per estimate); device {html.escape(str(s.get('device')))}"
+            f"joint estimates on {s.get('joint_samples')} seeded samples with {s.get('ci', 0.95):.0%} intervals "
+            f"({html.escape(_schemes(result, s.get('n_boot')))}); device {html.escape(str(s.get('device')))}"
             + (f"; {total:.1f} s" if total is not None else "") + ".</p>")
+
+
+#: how each ``Estimate.interval`` scheme is named for a reader
+_SCHEMES = {"bootstrap": "bootstrap", "subsampling": "subsampling", "clt": "central-limit (clt)"}
+
+
+def _schemes(result: AnalysisResult, n_boot: Any) -> str:
+    """The interval schemes the estimates used, each with its methods: the ones actually shown."""
+    used: dict[str, list[str]] = {}
+    estimates = [(m, e) for r in result.layers for _, m, e in r.estimates()]
+    for method, est in [*estimates, *result.globals.kl_data_reconstruction.items()]:
+        if est.interval is not None and method not in used.setdefault(est.interval, []):
+            used[est.interval].append(method)
+    if not used:
+        return "no estimate has an interval"
+    text = "; ".join(f"{_SCHEMES.get(k, k)} for {', '.join(v)}" for k, v in sorted(used.items()))
+    return text + (f"; {n_boot} resamples" if used.keys() - {"clt"} else "")
 
 
 def summary_html(result: AnalysisResult) -> str:

@@ -359,7 +359,11 @@ def test_report_opens_with_the_summary_and_embeds_every_figure(
     page = report.read_text()
     assert page.index("id='summary'") < page.index("<figure")
     summary = page[page.index("id='summary'"):page.index("</section>")]
-    assert f"{LEVEL:.0%} intervals" in summary and "subsampling" in summary and "bootstrap" in summary
+    assert f"{LEVEL:.0%} intervals" in summary  # the level, and each scheme with the methods that used it
+    assert "bootstrap for gaussian;" in summary and "central-limit (clt) for exact;" in summary
+    subsampled = re.search(r"subsampling for ([^;]*);", summary)
+    assert subsampled and set(subsampled.group(1).split(", ")) == {"knn", "noisy(scale=0.3)", "ksg"}
+    assert "10 resamples" in summary
     for mark, word in (("[B]", "biased"), ("[D]", "degenerate"), ("[C]", "at ceiling"), ("[X]", "invalid")):
         assert f"<b>{mark}</b> {word}" in summary
     assert "What these numbers mean" in summary

@@ -355,7 +355,7 @@ def test_figures_decode_and_are_not_blank(drawn: tuple[AnalysisResult, dict[str,
 
 def test_report_opens_with_the_summary_and_embeds_every_figure(
         drawn: tuple[AnalysisResult, dict[str, Path], Path]) -> None:
-    result, figures, report = drawn
+    _, figures, report = drawn
     page = report.read_text()
     assert page.index("id='summary'") < page.index("<figure")
     summary = page[page.index("id='summary'"):page.index("</section>")]
@@ -375,7 +375,7 @@ def test_report_opens_with_the_summary_and_embeds_every_figure(
 
 
 def test_report_shows_values_only_with_their_status(drawn: tuple[AnalysisResult, dict[str, Path], Path]) -> None:
-    result, _, report = drawn
+    _, _, report = drawn
     page = report.read_text()
     _assert_shown_only_marked(_cells(page))
     assert PASSTHROUGH not in page  # folded into the layer before it

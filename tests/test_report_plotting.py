@@ -105,7 +105,8 @@ def make_result(*, offset: float = 0.0, invertible: bool = True) -> AnalysisResu
                                              ci=_around(4.0 - 0.1 * i), interval="subsampling", ceiling=math.log(60))}
         mi_label = {"ksg": _est(1.0 + 0.1 * i, "ksg", "mutual_information", ci=_around(1.0 + 0.1 * i),
                                 interval="subsampling", ceiling=math.log(10))}
-        rows.append(LayerRow(**base, rank=min(int(np.prod(shape)), 60), intrinsic_dim=4 if region == "decoder" else None,
+        rows.append(LayerRow(**base, rank=min(int(np.prod(shape)), 60),
+                             intrinsic_dim=4 if region == "decoder" else None,
                              entropy=entropy, entropy_change=change, relative_entropy=kl, mi_input=mi_input,
                              mi_label=mi_label))
     spec = AnalysisSpec.create(ci=LEVEL, n_boot=10, joint_samples=60, batch_size=32, umap_samples=5000)
@@ -253,7 +254,8 @@ def test_csv_has_one_row_per_layer_with_status_and_reason(tmp_path: Path) -> Non
     with result.to_csv(tmp_path / "layers.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["label"] for r in rows] == [r.label for r in result.layers]
-    assert rows[1]["passthrough"] == "1" and rows[1]["entropy_gaussian"] == "" and rows[1]["entropy_gaussian_status"] == ""
+    assert rows[1]["passthrough"] == "1"
+    assert rows[1]["entropy_gaussian"] == "" and rows[1]["entropy_gaussian_status"] == ""
     assert rows[2]["passthrough"] == "0"
     assert float(rows[2]["entropy_gaussian"]) == BIASED_H
     assert float(rows[2]["entropy_gaussian_lo"]) == pytest.approx(BIASED_H - 0.1)

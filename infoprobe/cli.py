@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         parameter = getattr(exc, "parameter", None)
-        if parameter in args._flags:  # the library speaks of parameters, the command line of flags
+        # the library speaks of parameters, the command line of flags
+        if isinstance(parameter, str) and parameter in args._flags:
             message = flag_message(message, parameter, args._flags[parameter])
         print(f"infoprobe: error: {message}", file=sys.stderr)
         return USAGE_ERROR

@@ -51,7 +51,8 @@ def test_analyze_help_lists_the_new_options(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit, match="0"):
         main(["analyze", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--estimator", "--preset", "--exclude", "--ci", "--n-boot", "--joint-samples", "--no-exact", "--wide"):
+    for flag in ("--estimator", "--preset", "--exclude", "--ci", "--n-boot", "--joint-samples", "--no-exact",
+                 "--wide"):
         assert flag in text, flag
     assert "--estimators" not in text and "callahan2021" in text
     with pytest.raises(SystemExit, match="2"):

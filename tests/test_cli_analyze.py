@@ -348,6 +348,9 @@ def test_zoo_checkpoint_end_to_end(tmp_path: Path, name: str) -> None:
     first, last = regions.index("bottleneck"), len(regions) - 1 - regions[::-1].index("bottleneck")
     assert set(regions[:first]) == {"encoder"} and set(regions[last + 1 :]) <= {"decoder"}
     assert data["model"]["name"] == name
+    if data["model"]["invertible"]:  # the exact Δh of every invertible block, with its CLT interval
+        exact = [row["entropy_change"]["exact"] for row in data["layers"] if row["entropy_change"]]
+        assert exact and all(e["quantity"] == "entropy_change" and e["interval"] == "clt" for e in exact)
 
 
 @pytest.mark.slow

@@ -105,7 +105,8 @@ def make_result(*, offset: float = 0.0, invertible: bool = True) -> AnalysisResu
                                              ci=_around(4.0 - 0.1 * i), interval="subsampling", ceiling=math.log(60))}
         mi_label = {"ksg": _est(1.0 + 0.1 * i, "ksg", "mutual_information", ci=_around(1.0 + 0.1 * i),
                                 interval="subsampling", ceiling=math.log(10))}
-        rows.append(LayerRow(**base, rank=min(int(np.prod(shape)), 60), intrinsic_dim=4 if region == "decoder" else None,
+        rows.append(LayerRow(**base, rank=min(int(np.prod(shape)), 60),
+                             intrinsic_dim=4 if region == "decoder" else None,
                              entropy=entropy, entropy_change=change, relative_entropy=kl, mi_input=mi_input,
                              mi_label=mi_label))
     spec = AnalysisSpec.create(ci=LEVEL, n_boot=10, joint_samples=60, batch_size=32, umap_samples=5000)
@@ -253,7 +254,8 @@ def test_csv_has_one_row_per_layer_with_status_and_reason(tmp_path: Path) -> Non
     with result.to_csv(tmp_path / "layers.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["label"] for r in rows] == [r.label for r in result.layers]
-    assert rows[1]["passthrough"] == "1" and rows[1]["entropy_gaussian"] == "" and rows[1]["entropy_gaussian_status"] == ""
+    assert rows[1]["passthrough"] == "1"
+    assert rows[1]["entropy_gaussian"] == "" and rows[1]["entropy_gaussian_status"] == ""
     assert rows[2]["passthrough"] == "0"
     assert float(rows[2]["entropy_gaussian"]) == BIASED_H
     assert float(rows[2]["entropy_gaussian_lo"]) == pytest.approx(BIASED_H - 0.1)
@@ -355,11 +357,15 @@ def test_figures_decode_and_are_not_blank(drawn: tuple[AnalysisResult, dict[str,
 
 def test_report_opens_with_the_summary_and_embeds_every_figure(
         drawn: tuple[AnalysisResult, dict[str, Path], Path]) -> None:
-    result, figures, report = drawn
+    _, figures, report = drawn
     page = report.read_text()
     assert page.index("id='summary'") < page.index("<figure")
     summary = page[page.index("id='summary'"):page.index("</section>")]
-    assert f"{LEVEL:.0%} intervals" in summary and "subsampling" in summary and "bootstrap" in summary
+    assert f"{LEVEL:.0%} intervals" in summary  # the level, and each scheme with the methods that used it
+    assert "bootstrap for gaussian;" in summary and "central-limit (clt) for exact;" in summary
+    subsampled = re.search(r"subsampling for ([^;]*);", summary)
+    assert subsampled and set(subsampled.group(1).split(", ")) == {"knn", "noisy(scale=0.3)", "ksg"}
+    assert "10 resamples" in summary
     for mark, word in (("[B]", "biased"), ("[D]", "degenerate"), ("[C]", "at ceiling"), ("[X]", "invalid")):
         assert f"<b>{mark}</b> {word}" in summary
     assert "What these numbers mean" in summary
@@ -371,7 +377,7 @@ def test_report_opens_with_the_summary_and_embeds_every_figure(
 
 
 def test_report_shows_values_only_with_their_status(drawn: tuple[AnalysisResult, dict[str, Path], Path]) -> None:
-    result, _, report = drawn
+    _, _, report = drawn
     page = report.read_text()
     _assert_shown_only_marked(_cells(page))
     assert PASSTHROUGH not in page  # folded into the layer before it

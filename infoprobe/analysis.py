@@ -84,7 +84,7 @@ def analyze(
     x_np, out_np = x.reshape(n, -1).numpy(), recorded.outputs.reshape(n, -1).numpy()
     examples = {
         "shape": list(x.shape[1:]), "inputs": np.round(x_np[:k], 4).tolist(),
-        "reconstructions": np.round(np.nan_to_num(out_np[:k]), 4).tolist(),
+        "reconstructions": np.round(np.nan_to_num(out_np[:k]), 4).tolist() if out_np.shape == x_np.shape else None,
         "labels": None if y is None else [int(v) for v in y[:k]],
     }
     timings["total"] = time.perf_counter() - t_start

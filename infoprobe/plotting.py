@@ -269,7 +269,7 @@ def plot_all(result: AnalysisResult, folder: str | os.PathLike[str]) -> dict[str
     out: dict[str, Path] = {}
     for name, plot in FIGURES.items():
         if ((name == "umap" and not result.embedding) or (name == "entropy_change" and not result.methods(name))
-                or (name == "reconstructions" and result.globals.l1 is None)):
+                or (name == "reconstructions" and not (result.examples or {}).get("reconstructions"))):
             continue
         out[name] = plot(result, folder / f"{name}.png")
     return out

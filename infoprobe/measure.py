@@ -87,7 +87,7 @@ def measure(
         if prev is not None:
             for e in spec.of_role("kl"):
                 if e.pooled or prev.shape[1] == arr.shape[1]:
-                    kl[e.name] = _kl(prev, arr, sub, e, spec)
+                    kl[e.name] = _kl(prev, arr, sub, e, spec, intrinsic)
         mi_input = {e.name: _mi_input(x2, arr, sub, e, spec) for e in spec.of_role("mi_input")}
         mi_label = {}
         if y_sub is not None:
@@ -99,7 +99,9 @@ def measure(
         progress()
 
     out2 = outputs.reshape(n, -1).astype(np.float64)
-    kl_io = {e.name: _kl(x2, out2, sub, e, spec) for e in spec.of_role("kl") if e.pooled or x2.shape[1] == out2.shape[1]}
+    io_intrinsic = k if k is not None and k < out2.shape[1] else None
+    kl_io = {e.name: _kl(x2, out2, sub, e, spec, io_intrinsic) for e in spec.of_role("kl")
+             if e.pooled or x2.shape[1] == out2.shape[1]}
     mse = l1 = None
     if out2.shape == x2.shape:
         diff = out2 - x2
@@ -168,12 +170,18 @@ def _exact(log_jacobian: np.ndarray, spec: AnalysisSpec, intrinsic: int | None, 
                           f"bottleneck): E log|det J| of the {d}-dimensional map is not its entropy change")
 
 
-def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: AnalysisSpec) -> Estimate:
+def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: AnalysisSpec,
+        intrinsic: int | None) -> Estimate:
     from infoprobe.estimators import kl_divergence
 
     if e.pooled:
         pp, qq = _pooled(p), _pooled(q)
         return _safely("kl_divergence", e.name, *pp.shape, lambda: kl_divergence(pp, qq, **_method_args(e)))
+    if intrinsic is not None:
+        return Estimate(math.inf, None, e.name, len(sub), q.shape[1], quantity="kl_divergence", status="degenerate",
+                        reason=f"q is computed from the {intrinsic}-dimensional bottleneck and lies on a "
+                               f"≤ {intrinsic}-dimensional set in {q.shape[1]} dimensions: it has no density there, "
+                               "so KL(p ‖ q) between d-dimensional densities is +∞")
     ok = np.isfinite(p[sub]).all(axis=1) & np.isfinite(q[sub]).all(axis=1)
     ps, qs = p[sub][ok], q[sub][ok]
     return _safely("kl_divergence", e.name, *ps.shape,

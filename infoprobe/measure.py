@@ -180,8 +180,8 @@ def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: A
     if intrinsic is not None:
         return Estimate(math.inf, None, e.name, len(sub), q.shape[1], quantity="kl_divergence", status="degenerate",
                         reason=f"q is computed from the {intrinsic}-dimensional bottleneck and lies on a "
-                               f"≤ {intrinsic}-dimensional set in {q.shape[1]} dimensions: it has no density there, "
-                               "so KL(p ‖ q) between d-dimensional densities is +∞")
+                               f"≤ {intrinsic}-dimensional set in {q.shape[1]} dimensions and has no density there: "
+                               "KL(p ‖ q) is +∞ (or, when p lies on the same set, not defined in d dimensions)")
     ok = np.isfinite(p[sub]).all(axis=1) & np.isfinite(q[sub]).all(axis=1)
     ps, qs = p[sub][ok], q[sub][ok]
     return _safely("kl_divergence", e.name, *ps.shape,

@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("infoprobe: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``infoprobe inspect x.pt | head``)
+        sys.stderr.close()
+        return 0
 
 
 def flag_message(message: str, parameter: str, flag: str) -> str:

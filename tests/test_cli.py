@@ -110,3 +110,28 @@ def test_device_resolution() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InfoprobeError, match="no CUDA device; use --device cpu"):
             resolve_device("cuda")
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_a_training_run(tmp_path: Path) -> None:
+    """`kill` (or the end of a session) interrupts `infoprobe train` like Ctrl-C: the finished steps
+    are checkpointed, so --resume continues instead of starting again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "infoprobe", "train", "inn-ae", "--dataset", "digits", "--epochs", "200",
+           "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").is_file() or not (out / "metrics.jsonl").read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, "no epoch finished"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    ckpt = checkpoint.load(out / "checkpoint.pt")
+    assert ckpt.training["epochs_done"] >= 1 and ckpt.state is not None  # resumable state kept

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 from typing import Any
 
 from infoprobe.errors import InfoprobeError
@@ -56,6 +57,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def run(args: argparse.Namespace) -> int:
     import models
     from infoprobe.data import load_dataset
@@ -72,12 +77,18 @@ def run(args: argparse.Namespace) -> int:
     test_data = load_dataset(args.dataset, split="test", root=args.data_root, download=args.download)
     k = getattr(model, "config", {}).get("bottleneck")
     out = args.out or os.path.join("runs", f"{args.model}-{args.dataset}" + (f"-k{k}" if k else ""))
-    result = train(
-        model, train_data, test_data=test_data, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, device=args.device, amp=args.amp, seed=args.seed, subset=args.subset,
-        test_subset=args.test_subset, out=out, resume=args.resume, progress=not args.no_progress,
-        recipe=_key_values(args.recipe_options, "--recipe"),
-    )
+    # `kill` or the end of a session (SIGTERM) interrupts like Ctrl-C, so every finished step is
+    # checkpointed and --resume continues from it; a background job may have SIGINT ignored
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = train(
+            model, train_data, test_data=test_data, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, device=args.device, amp=args.amp, seed=args.seed, subset=args.subset,
+            test_subset=args.test_subset, out=out, resume=args.resume, progress=not args.no_progress,
+            recipe=_key_values(args.recipe_options, "--recipe"),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if result.checkpoint is None:  # not rank 0 of a distributed run
         return 0
     final = result.final

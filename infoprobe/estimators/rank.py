@@ -97,8 +97,9 @@ def divergence_rank_notes(p: torch.Tensor, q: torch.Tensor) -> tuple[bool, Notes
     return degenerate, notes
 
 
-def sample_size_flag(n: int, d: int, *, per_dimension: int, what: str) -> list[Flag]:
-    """[Flag("biased", ...)] when ``n`` < ``per_dimension`` · ``d``, else []."""
-    if n < per_dimension * d:
-        return [Flag("biased", f"n = {n} < {per_dimension}·d = {per_dimension * d} for d = {d}: {what}")]
+def sample_size_flag(n: int, d: int, *, minimum: float, rule: str, what: str) -> list[Flag]:
+    """[Flag("biased", ...)] when ``n`` < ``minimum`` (the estimator's rule, e.g. "10·d"), else []."""
+    if n < minimum:
+        shown = f"{minimum:.0f}" if minimum < 1e7 else f"{minimum:.2g}"
+        return [Flag("biased", f"n = {n} < {rule} = {shown} for d = {d}: {what}")]
     return []

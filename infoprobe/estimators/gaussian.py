@@ -157,7 +157,7 @@ def gaussian_entropy_from_moments(moments: Moments, *, bias_correction: bool = T
     r = covariance_rank(moments)
     if r < d:
         return -math.inf, [Rank(r), Flag("degenerate", f"covariance rank {r} < d = {d}: the data lie on an "
-                                                       f"{r}-dimensional affine subspace, so the entropy is −∞")]
+                                                       f"affine subspace of dimension {r}, so the entropy is −∞")]
     return _entropy_value(moments, bias_correction), [Rank(r), *_gaussian_flag(n, d)]
 
 

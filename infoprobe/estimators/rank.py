@@ -65,8 +65,8 @@ def rank_notes(x: torch.Tensor) -> tuple[bool, list[Flag | Rank]]:
     if r >= d:
         return False, notes
     if r < min(n - 1, d):
-        notes.append(Flag("degenerate", f"rank {r} < d = {d}: the data lie on an {r}-dimensional affine "
-                                        "subspace, so the differential entropy is −∞"))
+        notes.append(Flag("degenerate", f"rank {r} < d = {d}: the data lie on an affine subspace of "
+                                        f"dimension {r}, so the differential entropy is −∞"))
         return True, notes
     notes.append(Flag("biased", f"n = {n} samples span at most n − 1 = {n - 1} < d = {d} dimensions: "
                                 "the sample cannot show whether the data are full rank"))

@@ -191,3 +191,19 @@ def test_must_stay_ok_gaussians_with_5000_samples(d: int) -> None:
         # many standard errors (benchmarks/coverage.py, knn module docstring): flagged
         assert knn_kl.status == ksg.status == "biased"
         assert "50·2^d" in knn_kl.reason and "50·2^d" in ksg.reason
+
+
+def test_gaussian_mi_of_rank_deficient_and_linearly_dependent_blocks() -> None:
+    # x = [x1, x1] (rank 1 in 2-d), y correlated with x1 by ρ = 0.6: I = −½·log(1 − ρ²); MI is
+    # invariant under the injective map x1 -> [x1, x1]. y = 2·x1 + 1 exactly: I = +∞.
+    rng = np.random.default_rng(9)
+    x1 = rng.standard_normal((5000, 1))
+    y = 0.6 * x1 + 0.8 * rng.standard_normal((5000, 1))
+    est = mutual_information(np.hstack([x1, x1]), y, method="gaussian")
+    assert est.status == "ok" and est.value == pytest.approx(-0.5 * math.log(1 - 0.36), abs=0.03)
+    assert any("principal subspaces" in w for w in est.warnings)
+    dependent = mutual_information(np.hstack([x1, y]), 2 * x1 + 1, method="gaussian")
+    assert dependent.value == math.inf and dependent.status == "degenerate"
+    labels = rng.integers(0, 3, 5000)
+    undefined = mutual_information(np.hstack([x1, x1]), labels, method="gaussian")
+    assert math.isnan(undefined.value) and undefined.status == "invalid" and "method='ksg'" in undefined.reason

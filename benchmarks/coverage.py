@@ -42,9 +42,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_json  # noqa: E402
-from infoprobe.data import gaussian_samples  # noqa: E402
-from infoprobe.estimators import entropy, kl_divergence, mutual_information  # noqa: E402
+from benchmarks._common import write_json
+from infoprobe.data import gaussian_samples
+from infoprobe.estimators import entropy, kl_divergence, mutual_information
 
 __all__ = ["CELLS", "coverage_cell", "main"]
 

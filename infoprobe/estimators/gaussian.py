@@ -24,7 +24,12 @@ import torch
 
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators.estimate import EstimationError, Flag, Rank
-from infoprobe.estimators.rank import divergence_rank_notes, numerical_rank, rank_notes, sample_size_flag
+from infoprobe.estimators.rank import (
+    divergence_rank_notes,
+    numerical_rank,
+    rank_notes,
+    sample_size_flag,
+)
 
 __all__ = [
     "GAUSSIAN_SAMPLES_PER_DIMENSION",
@@ -179,14 +184,14 @@ def gaussian_entropy(
         if degenerate:
             return -math.inf, notes
         return _entropy_value(moments_update(None, x), bias_correction), [*notes, *_gaussian_flag(n, d)]
-    notes = [_regularised(note) for note in notes]
+    notes = [_regularised(note) if isinstance(note, Flag) else note for note in notes]
     logdet = _logdet(_ledoit_wolf(x.to(torch.float64)), "x")
     return 0.5 * d * math.log(2 * math.pi * math.e) + 0.5 * logdet, notes
 
 
-def _regularised(note: Flag | Rank) -> Flag | Rank:
+def _regularised(note: Flag) -> Flag:
     """A rank note for a shrunk (always positive-definite) covariance: degenerate becomes biased."""
-    if isinstance(note, Flag) and note.status == "degenerate":
+    if note.status == "degenerate":
         return Flag("biased", note.reason.replace("is −∞", "is −∞ without regularisation; this value reflects "
                                                            "the Ledoit–Wolf shrinkage"))
     return note

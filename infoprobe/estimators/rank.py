@@ -52,7 +52,7 @@ def numerical_rank(x: Any) -> int:
     return int((sigma > sigma[0] * rank_tolerance(n, d, x.dtype)).sum())
 
 
-def rank_notes(x: torch.Tensor) -> tuple[bool, list[Flag | Rank]]:
+def rank_notes(x: torch.Tensor) -> tuple[bool, Notes]:
     """(degenerate, notes) for an entropy of ``x``: a `Rank` note, and a `Flag` when r < d.
 
     ``degenerate`` is True when the rank r is below min(n − 1, d): the data provably lie on an
@@ -61,7 +61,7 @@ def rank_notes(x: torch.Tensor) -> tuple[bool, list[Flag | Rank]]:
     """
     n, d = x.shape
     r = numerical_rank(x)
-    notes: list[Flag | Rank] = [Rank(r)]
+    notes: Notes = [Rank(r)]
     if r >= d:
         return False, notes
     if r < min(n - 1, d):
@@ -88,6 +88,8 @@ def divergence_rank_notes(p: torch.Tensor, q: torch.Tensor) -> tuple[bool, Notes
             if isinstance(note, Rank):
                 if name == "p":
                     notes.append(note)
+            elif not isinstance(note, Flag):
+                notes.append(note)
             elif is_degenerate:
                 notes.append(Flag("degenerate", f"{name}: {note.reason}; KL(p ‖ q) is then +∞ (or, when p and q "
                                                 "share the subspace, needs estimating within it)"))

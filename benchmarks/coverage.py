@@ -22,7 +22,7 @@ The goal (issue 13): coverage ≥ 90 % in every cell whose estimates are "ok"; c
 cannot reach it must carry a non-ok status. ``goal_met`` records it per cell: the cell's
 modal status is not "ok", or its coverage is ≥ 0.90.
 
-    python benchmarks/coverage.py [--quick] [--trials 40] [--n-boot 30] [--out benchmarks/results/coverage.json]
+    python benchmarks/coverage.py [--quick] [--trials 60] [--n-boot 30] [--out benchmarks/results/coverage.json]
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_json  # noqa: E402
-from infoprobe.data import gaussian_samples  # noqa: E402
-from infoprobe.estimators import entropy, kl_divergence, mutual_information  # noqa: E402
+from benchmarks._common import write_json
+from infoprobe.data import gaussian_samples
+from infoprobe.estimators import entropy, kl_divergence, mutual_information
 
 __all__ = ["CELLS", "coverage_cell", "main"]
 
@@ -115,7 +115,7 @@ def coverage_cell(quantity: str, method: str, d: int, n: int, *, trials: int, n_
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 trials, n_boot 20 (a smoke run, not a measurement)")
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--n-boot", type=int, default=30)
     parser.add_argument("--dims", type=int, nargs="*", default=list(DIMENSIONS))
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))

@@ -52,7 +52,7 @@ def numerical_rank(x: Any) -> int:
     return int((sigma > sigma[0] * rank_tolerance(n, d, x.dtype)).sum())
 
 
-def rank_notes(x: torch.Tensor) -> tuple[bool, list[Flag | Rank]]:
+def rank_notes(x: torch.Tensor) -> tuple[bool, Notes]:
     """(degenerate, notes) for an entropy of ``x``: a `Rank` note, and a `Flag` when r < d.
 
     ``degenerate`` is True when the rank r is below min(n − 1, d): the data provably lie on an
@@ -61,12 +61,12 @@ def rank_notes(x: torch.Tensor) -> tuple[bool, list[Flag | Rank]]:
     """
     n, d = x.shape
     r = numerical_rank(x)
-    notes: list[Flag | Rank] = [Rank(r)]
+    notes: Notes = [Rank(r)]
     if r >= d:
         return False, notes
     if r < min(n - 1, d):
-        notes.append(Flag("degenerate", f"rank {r} < d = {d}: the data lie on an {r}-dimensional affine "
-                                        "subspace, so the differential entropy is −∞"))
+        notes.append(Flag("degenerate", f"rank {r} < d = {d}: the data lie on an affine subspace of "
+                                        f"dimension {r}, so the differential entropy is −∞"))
         return True, notes
     notes.append(Flag("biased", f"n = {n} samples span at most n − 1 = {n - 1} < d = {d} dimensions: "
                                 "the sample cannot show whether the data are full rank"))
@@ -88,6 +88,8 @@ def divergence_rank_notes(p: torch.Tensor, q: torch.Tensor) -> tuple[bool, Notes
             if isinstance(note, Rank):
                 if name == "p":
                     notes.append(note)
+            elif not isinstance(note, Flag):
+                notes.append(note)
             elif is_degenerate:
                 notes.append(Flag("degenerate", f"{name}: {note.reason}; KL(p ‖ q) is then +∞ (or, when p and q "
                                                 "share the subspace, needs estimating within it)"))
@@ -97,8 +99,9 @@ def divergence_rank_notes(p: torch.Tensor, q: torch.Tensor) -> tuple[bool, Notes
     return degenerate, notes
 
 
-def sample_size_flag(n: int, d: int, *, per_dimension: int, what: str) -> list[Flag]:
-    """[Flag("biased", ...)] when ``n`` < ``per_dimension`` · ``d``, else []."""
-    if n < per_dimension * d:
-        return [Flag("biased", f"n = {n} < {per_dimension}·d = {per_dimension * d} for d = {d}: {what}")]
+def sample_size_flag(n: int, d: int, *, minimum: float, rule: str, what: str) -> list[Flag]:
+    """[Flag("biased", ...)] when ``n`` < ``minimum`` (the estimator's rule, e.g. "10·d"), else []."""
+    if n < minimum:
+        shown = f"{minimum:.0f}" if minimum < 1e7 else f"{minimum:.2g}"
+        return [Flag("biased", f"n = {n} < {rule} = {shown} for d = {d}: {what}")]
     return []

@@ -218,7 +218,7 @@ def _interval(
     scheme: str,
     paired: bool,
 ) -> tuple[float, float] | None:
-    """A ``ci`` interval centred on the full-sample ``value``.
+    """A ``ci`` interval centred on the full-sample ``value``: value ± t_{B−1}·s.
 
     The resamples (bootstrap: n rows with replacement; subsampling: m = n/2 rows without,
     the delete-d jackknife of Shao & Wu 1989, spread scaled by sqrt(m/(n − m)), which is 1
@@ -226,7 +226,11 @@ def _interval(
     finite-population factor 1 − m/n halves their variance) give the spread of the estimator
     around its own mean; that spread, not the resamples' location, is put around ``value``. A percentile
     interval of a bias-corrected statistic would be shifted by the bias the resampling adds
-    (duplicated rows shrink a covariance) and may not even contain the estimate. None when
+    (duplicated rows shrink a covariance) and may not even contain the estimate. The interval
+    is the standard (normal) one of Efron & Tibshirani (1993, §13.2) with s the resamples'
+    standard deviation and Student's t quantile for B resamples: empirical 2.5 % / 97.5 %
+    quantiles of B = 30 resamples lie between the outermost order statistics and cover only
+    about 89 % (measured 87 % on a 2-d Gaussian entropy, benchmarks/coverage.py). None when
     fewer than two resamples give a finite value.
     """
     generator = torch.Generator().manual_seed(seed)
@@ -251,11 +255,12 @@ def _interval(
     boot = boot[torch.isfinite(boot)]
     if boot.numel() < 2:
         return None
-    levels = torch.tensor([(1 - ci) / 2, (1 + ci) / 2], dtype=torch.float64)
+    from scipy.stats import t as student_t  # lazy: scipy is slow to import
+
     n = arrays[0].shape[0]
     scale = 1.0 if scheme == "bootstrap" else math.sqrt((n // 2) / (n - n // 2))
-    low, high = torch.quantile(boot - boot.mean(), levels).tolist()
-    return (value + scale * low, value + scale * high)
+    half_width = float(student_t.ppf((1 + ci) / 2, boot.numel() - 1)) * scale * float(boot.std())
+    return (value - half_width, value + half_width)
 
 
 def _resolve_preset(
@@ -419,6 +424,12 @@ def _label_mi(entropy_method: Method, options: dict[str, Any]) -> EstimatorFunct
                 raise error.with_context(f"class y={cls} ({count} samples)") from error
             conditional += count / x.shape[0] * h_c
             notes = notes + [n for n in notes_c if isinstance(n, str)]
+        if not math.isfinite(h - conditional):
+            # a rank-deficient x has H(X) = −∞ and H(X|y) = −∞: their difference is undefined
+            flags = [n for n in notes if isinstance(n, Flag)]
+            why = flags[0].reason if flags else f"H(X) = {h}"
+            return math.nan, [Flag("invalid", f"I = H(X) − Σ p(y) H(X|y) is undefined ({why}); "
+                                              "use method='ksg' for class labels")]
         return h - conditional, notes
 
     mi.__signature__ = inspect.signature(entropy_method.function)  # type: ignore[attr-defined]

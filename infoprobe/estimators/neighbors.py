@@ -3,12 +3,12 @@
 Every estimator in `knn` and the UMAP graph of `infoprobe.embedding` search here. The answer
 is exact in float64 whichever method runs; only the speed differs:
 
-- ``"sort"``: d = 1, any device. The k nearest of a point lie among the k sorted values on
+- ``"sort"``: d = 1 on the CPU. The k nearest of a point lie among the k sorted values on
   either side of it, so one sort and a (n × 2k) window replace the search.
 - ``"tree"``: scipy's ``cKDTree`` (queries on ``torch.get_num_threads()`` workers), on the
   CPU for 2 ≤ d ≤ `TREE_MAX_D` (Euclidean) or `TREE_MAX_D_MAXNORM` (max-norm).
 - ``"brute"``: all pairs in row blocks with no Python loop over samples, on any device, at
-  high d on the CPU and at every d > 1 on a GPU. Euclidean: a float32 GEMM ranks candidates
+  high d on the CPU and at every d on a GPU. Euclidean: a float32 GEMM ranks candidates
   and their distances are recomputed from float64 coordinate differences (`knn_distances`'s
   error bound decides when a row must be redone in float64). Max-norm: ``torch.cdist(p=inf)``
   in float64, which is exact (a maximum of absolute differences).
@@ -61,10 +61,10 @@ TREE_MAX_D_MAXNORM = 20
 
 def search_method(d: int, device: torch.device, *, metric: Metric = "euclidean") -> str:
     """The method ``"auto"`` picks for ``d`` features on ``device``: sort, tree or brute."""
-    if d == 1:
-        return "sort"
     if device.type != "cpu":
         return "brute"
+    if d == 1:
+        return "sort"
     limit = TREE_MAX_D if metric == "euclidean" else TREE_MAX_D_MAXNORM
     return "tree" if d <= limit else "brute"
 
@@ -129,24 +129,29 @@ def knn_graph(x: torch.Tensor, n_neighbors: int, *, method: str = "auto") -> tup
 
 
 def _sort_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """d = 1: the k nearest among the k sorted neighbours on either side."""
-    r = ref[:, 0].to(torch.float64)
-    values, order = torch.sort(r, stable=True)
+    """d = 1: the k nearest among the k sorted neighbours on either side. In numpy: these small
+    single-threaded operations do not wait on torch's intra-op threads."""
+    r = _numpy64(ref)[:, 0]
+    order = np.argsort(r, kind="stable")
+    values = r[order]
     if exclude_self:
         q = r
-        position = torch.empty_like(order)
-        position[order] = torch.arange(order.numel(), device=order.device)
-        offsets = torch.cat([torch.arange(-k, 0), torch.arange(1, k + 1)]).to(order.device)
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        offsets = np.r_[np.arange(-k, 0), np.arange(1, k + 1)]
     else:
-        q = query[:, 0].to(torch.float64)
-        position = torch.searchsorted(values, q)
-        offsets = torch.arange(-k, k, device=order.device)
+        q = _numpy64(query)[:, 0]
+        position = np.searchsorted(values, q)
+        offsets = np.arange(-k, k)
     window = position[:, None] + offsets
-    inside = (window >= 0) & (window < values.numel())
-    window = window.clamp(0, values.numel() - 1)
-    distance = (values[window] - q[:, None]).abs_().masked_fill_(~inside, math.inf)
-    best, column = distance.topk(k, dim=1, largest=False, sorted=True)
-    return best, order[window.gather(1, column)]
+    inside = (window >= 0) & (window < values.size)
+    np.clip(window, 0, values.size - 1, out=window)
+    distance = np.abs(values[window] - q[:, None])
+    distance[~inside] = np.inf
+    column = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(distance, column, 1)
+    index = order[np.take_along_axis(window, column, 1)]
+    return torch.from_numpy(best).to(ref.device), torch.from_numpy(index.astype(np.int64)).to(ref.device)
 
 
 def _tree_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool,

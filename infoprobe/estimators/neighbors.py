@@ -3,20 +3,26 @@
 Every estimator in `knn` and the UMAP graph of `infoprobe.embedding` search here. The answer
 is exact in float64 whichever method runs; only the speed differs:
 
-- ``"sort"``: d = 1, any device. The k nearest of a point lie among the k sorted values on
+- ``"sort"``: d = 1 on the CPU. The k nearest of a point lie among the k sorted values on
   either side of it, so one sort and a (n × 2k) window replace the search.
 - ``"tree"``: scipy's ``cKDTree`` (queries on ``torch.get_num_threads()`` workers), on the
   CPU for 2 ≤ d ≤ `TREE_MAX_D` (Euclidean) or `TREE_MAX_D_MAXNORM` (max-norm).
 - ``"brute"``: all pairs in row blocks with no Python loop over samples, on any device, at
-  high d on the CPU and at every d > 1 on a GPU. Euclidean: a float32 GEMM ranks candidates
+  high d on the CPU and at every d on a GPU. Euclidean: a float32 GEMM ranks candidates
   and their distances are recomputed from float64 coordinate differences (`knn_distances`'s
   error bound decides when a row must be redone in float64). Max-norm: ``torch.cdist(p=inf)``
   in float64, which is exact (a maximum of absolute differences).
 
-The crossovers were measured, not guessed: ``python benchmarks/estimators.py`` times the tree
-and the brute force at n = 5,000 and 20,000 for d from 2 to 64 on this 2-core machine and
-writes them under ``"crossover"`` in ``benchmarks/results/estimators.json``; the constants
-below are the smallest d from which the brute force won there.
+The crossovers were measured, not guessed: ``python benchmarks/estimators.py --sections
+crossover`` times the tree and the brute force for the k-th neighbour alone at n = 5,000 and
+20,000, d from 4 to 64, and writes them under ``"crossover"`` in
+``benchmarks/results/estimators.json``. On the 2-core development machine (heavily shared
+when measured: load average 15) the tree won up to d = 20 (n = 5,000) and by 2-3x at d = 12
+(n = 20,000), Euclidean and max-norm alike; on the idle machine of issue 14 the GEMM already
+won at d = 10 (n = 5,000, 1.7x). The tree's advantage grows with n (n log n against n²), the
+GEMM's with idle cores and d. ``TREE_MAX_D = 12`` sits between the two; the max-norm brute force
+has no BLAS behind it, so the tree keeps it up to ``TREE_MAX_D_MAXNORM = 20``. Rerun the
+crossover section on the target machine before moving them.
 
 Max-norm counts (KSG's n_x, n_y; Ross's m_i) keep the estimators' comparisons exactly: strict
 ``<`` for "strictly inside ε" and ``<=`` for "within d_i"; the tree gets the strict one as
@@ -47,18 +53,18 @@ __all__ = [
 
 Metric = Literal["euclidean", "chebyshev"]
 METHODS = ("auto", "sort", "tree", "brute")
-#: largest d at which the KD-tree beats the blocked GEMM on the CPU (Euclidean), measured
-TREE_MAX_D = 16
-#: largest d at which the KD-tree beats the blocked ``cdist(p=inf)`` on the CPU, measured
-TREE_MAX_D_MAXNORM = 16
+#: largest d searched by the KD-tree on the CPU (Euclidean); above it the blocked GEMM (measured)
+TREE_MAX_D = 12
+#: largest d searched by the KD-tree on the CPU (max-norm); above it blocked ``cdist(p=inf)``
+TREE_MAX_D_MAXNORM = 20
 
 
 def search_method(d: int, device: torch.device, *, metric: Metric = "euclidean") -> str:
     """The method ``"auto"`` picks for ``d`` features on ``device``: sort, tree or brute."""
-    if d == 1:
-        return "sort"
     if device.type != "cpu":
         return "brute"
+    if d == 1:
+        return "sort"
     limit = TREE_MAX_D if metric == "euclidean" else TREE_MAX_D_MAXNORM
     return "tree" if d <= limit else "brute"
 
@@ -73,8 +79,10 @@ def _resolve(method: str, d: int, device: torch.device, metric: Metric) -> str:
     return method
 
 
-def _workers() -> int:
-    return max(1, torch.get_num_threads())
+def _workers(n_query: int) -> int:
+    """cKDTree query threads: torch's count, but one for small queries, where starting threads
+    costs more than it saves."""
+    return 1 if n_query < 4096 else max(1, torch.get_num_threads())
 
 
 def _numpy64(x: torch.Tensor) -> np.ndarray:
@@ -121,24 +129,29 @@ def knn_graph(x: torch.Tensor, n_neighbors: int, *, method: str = "auto") -> tup
 
 
 def _sort_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """d = 1: the k nearest among the k sorted neighbours on either side."""
-    r = ref[:, 0].to(torch.float64)
-    values, order = torch.sort(r, stable=True)
+    """d = 1: the k nearest among the k sorted neighbours on either side. In numpy: these small
+    single-threaded operations do not wait on torch's intra-op threads."""
+    r = _numpy64(ref)[:, 0]
+    order = np.argsort(r, kind="stable")
+    values = r[order]
     if exclude_self:
         q = r
-        position = torch.empty_like(order)
-        position[order] = torch.arange(order.numel(), device=order.device)
-        offsets = torch.cat([torch.arange(-k, 0), torch.arange(1, k + 1)]).to(order.device)
+        position = np.empty_like(order)
+        position[order] = np.arange(order.size)
+        offsets = np.r_[np.arange(-k, 0), np.arange(1, k + 1)]
     else:
-        q = query[:, 0].to(torch.float64)
-        position = torch.searchsorted(values, q)
-        offsets = torch.arange(-k, k, device=order.device)
+        q = _numpy64(query)[:, 0]
+        position = np.searchsorted(values, q)
+        offsets = np.arange(-k, k)
     window = position[:, None] + offsets
-    inside = (window >= 0) & (window < values.numel())
-    window = window.clamp(0, values.numel() - 1)
-    distance = (values[window] - q[:, None]).abs_().masked_fill_(~inside, math.inf)
-    best, column = distance.topk(k, dim=1, largest=False, sorted=True)
-    return best, order[window.gather(1, column)]
+    inside = (window >= 0) & (window < values.size)
+    np.clip(window, 0, values.size - 1, out=window)
+    distance = np.abs(values[window] - q[:, None])
+    distance[~inside] = np.inf
+    column = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(distance, column, 1)
+    index = order[np.take_along_axis(window, column, 1)]
+    return torch.from_numpy(best).to(ref.device), torch.from_numpy(index.astype(np.int64)).to(ref.device)
 
 
 def _tree_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool,
@@ -149,7 +162,7 @@ def _tree_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool
     q = r if exclude_self else _numpy64(query)
     p = 2.0 if metric == "euclidean" else math.inf
     count = k + int(exclude_self)
-    dist, index = cKDTree(r).query(q, k=[*range(1, count + 1)], p=p, workers=_workers())
+    dist, index = cKDTree(r).query(q, k=[*range(1, count + 1)], p=p, workers=_workers(q.shape[0]))
     if exclude_self:
         # drop each point's own column; with more than k exact duplicates it may be missing,
         # then any zero-distance column can go (the last one is one)
@@ -271,7 +284,8 @@ def _tree_count(x: torch.Tensor, radius: torch.Tensor, strict: bool) -> torch.Te
     if strict:
         positive = r > 0
         r = np.where(positive, np.nextafter(r, -np.inf), 0.0)
-    counts = cKDTree(points).query_ball_point(points, r, p=np.inf, return_length=True, workers=_workers())
+    counts = cKDTree(points).query_ball_point(points, r, p=np.inf, return_length=True,
+                                                 workers=_workers(points.shape[0]))
     counts = np.asarray(counts, dtype=np.int64)
     if strict:
         counts[~positive] = 0  # nothing is strictly closer than 0

@@ -125,7 +125,7 @@ def test_dispatch_by_dimension_and_device() -> None:
     assert neighbors.search_method(neighbors.TREE_MAX_D + 1, cpu) == "brute"
     assert neighbors.search_method(neighbors.TREE_MAX_D_MAXNORM + 1, cpu, metric="chebyshev") == "brute"
     assert neighbors.search_method(784, cpu) == "brute"
-    assert neighbors.search_method(2, gpu) == "brute"
+    assert neighbors.search_method(1, gpu) == neighbors.search_method(2, gpu) == "brute"
 
 
 def test_bad_method_and_k_are_user_errors() -> None:

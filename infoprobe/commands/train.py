@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
 from infoprobe.errors import InfoprobeError
@@ -53,7 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="model option, e.g. --set fc_hidden=256 (repeatable)")
     parser.add_argument("--recipe", action="append", metavar="KEY=VALUE", dest="recipe_options",
                         help="recipe entry, e.g. --recipe milestones=[8,10] --recipe optimizer=sgd")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(
         model, train_data, test_data=test_data, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, device=args.device, amp=args.amp, seed=args.seed, subset=args.subset,
-        test_subset=args.test_subset, out=out, resume=args.resume, progress=not args.no_progress,
+        test_subset=args.test_subset, out=out, resume=args.resume,
+        progress=not args.no_progress and sys.stderr.isatty(),  # a bar in a log file is noise
         recipe=_key_values(args.recipe_options, "--recipe"),
     )
     if result.checkpoint is None:  # not rank 0 of a distributed run

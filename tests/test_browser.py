@@ -13,6 +13,7 @@ is not wider than the window. Skips, saying why, only where no Chromium can be s
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -103,10 +104,8 @@ class DevTools:
             self.events.append(self._receive(deadline))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, OSError):  # it may be gone already
             self.call("Browser.close", timeout=5)
-        except (RuntimeError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -211,3 +211,17 @@ def test_page_renders_with_the_summary_above_the_fold(browser: DevTools, pages: 
     summary_colour = np.all(pixels == SUMMARY_RGB, axis=-1)
     assert summary_colour.mean() > 0.2, "the top of the page shows the summary block's background"
     assert probe["scrollWidth"] <= probe["innerWidth"], "the page is wider than the window"
+
+
+@pytest.mark.slow
+def test_the_checks_catch_a_broken_page(browser: DevTools, tmp_path: Path) -> None:
+    """The probes themselves can fail: an undecodable image, an uncaught error, a summary below the fold."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><body><div style='height:1500px'></div><section id='summary'>s</section>"
+                    "<img src='data:image/png;base64,iVBORw0KGgoAAAAA'><script>not_defined()</script></body></html>",
+                    encoding="utf-8")
+    probe, pixels, events = _open(browser, page)
+    assert any("not_defined" in e or "Uncaught" in e for e in _errors(events))
+    assert probe["images"] and probe["images"][0][1] == 0  # naturalWidth 0: not decoded
+    assert probe["summary"][0] >= HEIGHT
+    assert pixels.std() < 1  # an empty white viewport

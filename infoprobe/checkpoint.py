@@ -27,6 +27,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -149,26 +150,26 @@ def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cp
     if not path.is_file():
         raise InfoprobeError(f"Checkpoint {path} does not exist (or is not a file).")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch's note on a pickle protocol it may not support precedes our own error anyway
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         # weights_only refuses imports ("Unsupported global ..."): code would have to run.
-        # Anything else (a bad opcode, garbage bytes) is a damaged file.
+        # Anything else (a bad opcode, garbage bytes) is a damaged file or not a checkpoint.
         if "unsupported global" not in str(exc).lower():
-            raise InfoprobeError(
-                f"Cannot read checkpoint {path}: the file is truncated or corrupt ({exc}); "
-                "re-save or re-download it."
-            ) from exc
+            raise _unreadable(path) from exc
         raise InfoprobeError(
             f"Refusing to open {path}: it contains objects that only arbitrary code could rebuild "
             "(e.g. a pickled nn.Module or a malicious payload), and infoprobe loads checkpoints with "
             "weights_only=True. Save the model's state_dict instead (infoprobe.checkpoint.save, or "
             "torch.save(model.state_dict(), ...))."
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise InfoprobeError(
-            f"Cannot read checkpoint {path}: the file is truncated or corrupt ({type(exc).__name__}); "
-            "re-save or re-download it."
-        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError,
+            AttributeError, TypeError) as exc:
+        # torch.load's own messages may advise weights_only=False, which must never reach a user
+        # holding an untrusted file: the message is ours alone (the cause stays for --debug).
+        raise _unreadable(path) from exc
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         version = obj.get("format_version")
         if version != FORMAT_VERSION:
@@ -197,6 +198,34 @@ def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cp
         f"{path} is neither an infoprobe checkpoint nor a state_dict (got a {type(obj).__name__}); "
         "save one with infoprobe.checkpoint.save(path, model)."
     )
+
+
+def _unreadable(path: Path) -> InfoprobeError:
+    """One line saying what a file that torch.load cannot read safely is, and is not."""
+    return InfoprobeError(
+        f"Cannot read checkpoint {path}: it is not a PyTorch checkpoint ({_looks_like(path)}), or it "
+        "is truncated or corrupt; re-save or re-download it."
+    )
+
+
+def _looks_like(path: Path) -> str:
+    """What the file's first bytes say it is, in a few words (never its content)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive without torch.save's data.pkl, or a damaged one"
+    if head[:1] == b"\x80":
+        return "a pickle stream that the safe loader cannot read"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "unrecognised binary data"
+    return "a text file"
 
 
 def build_model(

@@ -39,6 +39,7 @@ figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.88em;color:#444}code{background:#f4f4f4;padding:0 .2em}
 dl.meaning dt{font-weight:600;margin-top:.4em}dl.meaning dd{margin-left:1em;font-size:.92em}
 .legend{font-size:.85em;color:#333}
+.scroll{overflow-x:auto;max-width:100%}.scroll td{white-space:nowrap}
 """
 
 CAPTIONS = {
@@ -64,12 +65,15 @@ def embed_png(path: Path) -> str:
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, left: int = 1,
-               classes: Sequence[str] | None = None) -> str:
-    head = "".join(f'<th class="l">{html.escape(h)}</th>' if i < left else f"<th>{html.escape(h)}</th>"
+               text: Sequence[int] = (), classes: Sequence[str] | None = None) -> str:
+    """A table whose first ``left`` columns and the ``text`` columns are left-aligned (words), the
+    others right-aligned (numbers)."""
+    lefts = set(range(left)) | set(text)
+    head = "".join(f'<th class="l">{html.escape(h)}</th>' if i in lefts else f"<th>{html.escape(h)}</th>"
                    for i, h in enumerate(header))
     body = []
     for k, row in enumerate(rows):
-        cells = "".join(f'<td class="l">{html.escape(str(c))}</td>' if i < left else
+        cells = "".join(f'<td class="l">{html.escape(str(c))}</td>' if i in lefts else
                         f"<td>{html.escape(str(c))}</td>" for i, c in enumerate(row))
         cls = f' class="{classes[k]}"' if classes else ""
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -108,7 +112,7 @@ def _describe(result: AnalysisResult) -> str:
 def summary_html(result: AnalysisResult) -> str:
     """The block the page opens with."""
     parts = ["<section id='summary'>", _describe(result), "<h2>Read these first</h2>"]
-    parts.append(html_table(["quantity", "value", "what it says"], headline(result), left=1))
+    parts.append(html_table(["quantity", "value", "what it says"], headline(result), left=1, text=(2,)))
     where = highlights(result)
     if where:
         parts.append("<h2>Where the readable quantities change most</h2>")
@@ -117,7 +121,7 @@ def summary_html(result: AnalysisResult) -> str:
     if kl:
         parts.append("<h2>Input / output relative entropy KL(data ‖ reconstruction)</h2>")
         rows = [[m, e.text(".4g", interval=True), e.status, e.reason] for m, e in kl.items()]
-        parts.append(html_table(["method", "value (nats)", "status", "reason"], rows, left=1))
+        parts.append(html_table(["method", "value (nats)", "status", "reason"], rows, left=1, text=(2, 3)))
     parts.append(legend_html())
     parts.append(meaning_html())
     parts.append("</section>")
@@ -137,7 +141,9 @@ def write_report(result: AnalysisResult, path: str | os.PathLike[str],
                  "(reshape, identity) are folded into the layer before them. Rank is the numerical rank of "
                  "the joint sample (≤k: computed from a k-dimensional bottleneck).</p>")
     header, rows = layer_table(result, wide=True, fold=True)
-    parts.append(html_table(header, rows, left=3, classes=[r.region for r in result.layers if not r.passthrough]))
+    # intervals stay on one line; a wide table scrolls inside its box instead of widening the page
+    parts.append("<div class='scroll'>" + html_table(
+        header, rows, left=3, classes=[r.region for r in result.layers if not r.passthrough]) + "</div>")
     parts.append(legend_html())
     notes = [(r.label, f"{group} [{method}]", f"{est.status}: {est.reason}")
              for r in result.layers for group, method, est in r.estimates() if not est.ok]
@@ -148,7 +154,7 @@ def write_report(result: AnalysisResult, path: str | os.PathLike[str],
         items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
         parts.append(f"<h2>Warnings</h2><ul>{items}</ul>")
     parts.append("<h2>Settings</h2>")
-    parts.append(html_table(["setting", "value"], [[k, str(v)] for k, v in result.settings.items()]))
+    parts.append(html_table(["setting", "value"], [[k, str(v)] for k, v in result.settings.items()], left=2))
     parts.append("<h2>Timings and versions</h2>")
     parts.append(html_table(["stage", "time"], [[k, f"{v:.2f} s"] for k, v in result.timings.items()]))
     parts.append(html_table(["package", "version"], sorted(result.versions.items())))

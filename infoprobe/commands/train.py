@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import signal
+import sys
 from typing import Any
 
 from infoprobe.errors import InfoprobeError
@@ -54,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="model option, e.g. --set fc_hidden=256 (repeatable)")
     parser.add_argument("--recipe", action="append", metavar="KEY=VALUE", dest="recipe_options",
                         help="recipe entry, e.g. --recipe milestones=[8,10] --recipe optimizer=sgd")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -84,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(
             model, train_data, test_data=test_data, epochs=args.epochs, batch_size=args.batch_size,
             lr=args.lr, device=args.device, amp=args.amp, seed=args.seed, subset=args.subset,
-            test_subset=args.test_subset, out=out, resume=args.resume, progress=not args.no_progress,
+            test_subset=args.test_subset, out=out, resume=args.resume,
+            progress=not args.no_progress and sys.stderr.isatty(),  # a bar in a log file is noise
             recipe=_key_values(args.recipe_options, "--recipe"),
         )
     finally:

@@ -72,13 +72,18 @@ def main() -> int:
         return 0
     cmd = [sys.executable, __file__, "--child", "--repeats", str(repeats)] + (["--quick"] if args.quick else [])
     load_before = os.getloadavg()
+    sys.path.insert(0, str(ROOT))
+    from infoprobe.embedding import numba_cache_dir
+
+    cache = numba_cache_dir()
+    cached_files = sum(1 for _ in cache.glob("**/*.nbi"))  # numba's index files: 0 = a first-ever run
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     inner = json.loads(out.strip().splitlines()[-1])
     ratio = inner["cold_seconds"] / inner["warm_median_seconds"]
     result = {
         "benchmark": "embedding (UMAP)", "quick": args.quick, **inner,
         "cold_over_warm": round(ratio, 2), "goal_cold_over_warm": 2.0, "meets_goal": ratio <= 2.0,
-        "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR", "$XDG_CACHE_HOME/infoprobe/numba"),
+        "numba_cache_dir": str(cache), "numba_cache_index_files_before": cached_files,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

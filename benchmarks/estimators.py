@@ -188,7 +188,8 @@ def _why(estimator: str, d: int, speedup: float, method: str) -> str:
     if estimator in ("ksg", "ross"):
         return (f"max-norm brute force (torch.cdist p=inf, no BLAS) at d={d}: it only beats the tree "
                 "by the tree's own degradation with d")
-    return f"blocked GEMM at d={d}: {speedup:.2f}x; the tree degrades less than expected at this n"
+    return (f"blocked GEMM at d={d}: {speedup:.2f}x; its two OpenMP threads wait on each other when other "
+            "processes hold the cores (see load_average), which a tree's independent queries do not")
 
 
 def _cell(estimator: str, n: int, d: int, rng: np.random.Generator, max_repeats: int) -> dict[str, Any]:

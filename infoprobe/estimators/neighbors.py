@@ -196,24 +196,27 @@ def _gemm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool
     exact distance; the other rows (rare, e.g. clusters at very different scales) are redone
     from float64 coordinate differences.
     """
-    r64 = ref.to(torch.float64)
-    q64 = r64 if exclude_self else query.to(torch.float64)
-    centre = r64.mean(0)  # the float32 search works on centred data, to limit cancellation
-    r32 = (r64 - centre).float()
-    n_ref, d = r64.shape
+    n_ref, d = ref.shape
+    centre = ref.mean(0, dtype=torch.float64)  # the float32 search works on centred data, to limit cancellation
+    # built block by block: no full float64 copy of the data is ever held (memory at n = 60,000)
+    r32 = torch.empty((n_ref, d), dtype=torch.float32, device=ref.device)
+    step = rows_per_chunk(d, bytes_per_entry=8, device=ref.device)
+    for i in range(0, n_ref, step):
+        r32[i : i + step] = ref[i : i + step].to(torch.float64) - centre
     count = min(k + 4, n_ref - int(exclude_self))
     bound_factor = (d + 8) * 2.0**-23
-    r_sq_max = float(r32.double().pow(2).sum(1).max())
+    # max ‖r‖², with a relative margin far above its own float64 rounding
+    r_sq_max = float(torch.linalg.vector_norm(r32, dim=1, dtype=torch.float64).max()) ** 2 * (1 + 1e-9)
     # with many features the block product is compute-bound and larger blocks pay off
     min_rows = 256 if d > 64 else 1
-    rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=r64.device, min_rows=min_rows),
-               rows_per_chunk(count * d, bytes_per_entry=8, device=r64.device, min_rows=min_rows))
+    rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=ref.device, min_rows=min_rows),
+               rows_per_chunk(count * d, bytes_per_entry=8, device=ref.device, min_rows=min_rows))
     out_distance, out_index = [], []
-    for start in range(0, q64.shape[0], rows):
-        qc = q64[start : start + rows]
+    for start in range(0, query.shape[0], rows):
+        qc = query[start : start + rows].to(torch.float64)
         qc32 = (qc - centre).float()
         index, approx = _candidates(qc32, r32, start, count, exclude_self)
-        exact, order = (r64[index] - qc[:, None, :]).pow_(2).sum(-1).sort(1)
+        exact, order = (ref[index].to(torch.float64) - qc[:, None, :]).pow_(2).sum(-1).sort(1)
         exact, index = exact[:, :k], index.gather(1, order[:, :k])
         if count < n_ref - int(exclude_self):
             error = bound_factor * (qc32.double().pow(2).sum(1) + r_sq_max)
@@ -221,8 +224,8 @@ def _gemm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool
             if bool(unsure.any()):
                 rows_unsure = torch.nonzero(unsure).flatten()
                 own = start + rows_unsure if exclude_self else None
-                redo_index = _nearest_float64(qc[rows_unsure], r64, own, k)
-                redo, redo_order = (r64[redo_index] - qc[rows_unsure, None, :]).pow_(2).sum(-1).sort(1)
+                redo_index = _nearest_float64(qc[rows_unsure], ref.to(torch.float64), own, k)
+                redo, redo_order = (ref[redo_index].to(torch.float64) - qc[rows_unsure, None, :]).pow_(2).sum(-1).sort(1)
                 exact, index = exact.clone(), index.clone()
                 exact[rows_unsure], index[rows_unsure] = redo, redo_index.gather(1, redo_order)
         out_distance.append(exact.sqrt_())

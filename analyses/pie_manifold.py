@@ -26,7 +26,7 @@ Usage (from the repository root)::
 
 ``--quick`` trains on a 10,000-image subset for a few epochs; the scale used is written next to
 every number. Uses only the public API: ``models.build``, ``models.training.train``,
-``infoprobe.load_dataset``, ``infoprobe.metrics.sharpness``.
+``infoprobe.load_dataset``, ``infoprobe.quality.sharpness``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 import models
 from infoprobe.data import ImageData, load_dataset
-from infoprobe.metrics import sharpness
+from infoprobe.quality import sharpness
 from models.pie import PIE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,7 +273,7 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
         "## Sharpness",
         "",
         "Mean over images of the variance of the Laplace-filtered image "
-        "(`infoprobe.metrics.sharpness`, pixels in [0, 1], generated images clipped to [0, 1]). "
+        "(`infoprobe.quality.sharpness`, pixels in [0, 1], generated images clipped to [0, 1]). "
         "Larger is sharper.",
         "",
         "| images | sharpness |",

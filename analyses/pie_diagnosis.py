@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint file (.pt) to keep; a later call with more --epochs continues it")
     return p.parse_args(argv)
 
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"tag": args.tag, "model": args.model, "sigma": args.sigma, "set": config,
                       "lr": args.lr, "subset": args.subset, "ceiling": classifier.accuracy}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / "model.pt"
+        ckpt = args.out if args.out is not None else Path(tmp) / "model.pt"
         for epoch in range(1, args.epochs + 1):
             t0 = time.perf_counter()
             result = train(model, train_data, epochs=epoch, lr=args.lr, batch_size=args.batch_size,

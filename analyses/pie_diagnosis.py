@@ -51,7 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")
     p.add_argument("--out", type=Path, default=None,
-                   help="checkpoint file (.pt) to keep; a later call with more --epochs continues it")
+                   help="checkpoint file (.pt) to keep; a later call with more --epochs and "
+                        "--first-epoch continues it")
+    p.add_argument("--first-epoch", type=int, default=1,
+                   help="first epoch to train and measure (1 + the epochs already in --out)")
     return p.parse_args(argv)
 
 
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                       "lr": args.lr, "subset": args.subset, "ceiling": classifier.accuracy}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.out if args.out is not None else Path(tmp) / "model.pt"
-        for epoch in range(1, args.epochs + 1):
+        for epoch in range(args.first_epoch, args.epochs + 1):
             t0 = time.perf_counter()
             result = train(model, train_data, epochs=epoch, lr=args.lr, batch_size=args.batch_size,
                            seed=args.seed, subset=args.subset, out=ckpt, resume=True, progress=False)

@@ -9,10 +9,17 @@ constrained to, and draws the panels of the paper's Fig. 7 to ``figures/``:
 - ``pie_interpolations.png`` (d): decoded linear paths between the codes of two test images;
 - ``pie_umap.png`` (e): UMAP of the 10-d codes of test images, coloured by digit.
 
-Then trains the VAE and WAE baselines and writes the sharpness table (paper Table 1: mean
-variance of the Laplace-filtered image over 10,000 images) for true MNIST test images and for
-10,000 samples of each model, with the PIE test likelihood and reconstruction error, to
+Then trains the VAE and WAE baselines and a classical AE with the same 10-d code (the reference
+for reconstruction), and writes the sharpness table (paper Table 1: mean variance of the
+Laplace-filtered image over 10,000 images) for true MNIST test images and for 10,000 samples of
+each model, with the PIE test likelihood and reconstruction error, to
 ``analyses/results/pie_manifold.md`` (and ``.json``).
+
+Recognisability is read beside sharpness (``infoprobe.quality``): a logistic-regression reference
+classifier fitted on 10,000 real training images gives the reconstruction class-consistency of
+every model (ceiling: its accuracy on real test images) and the fraction of samples it assigns to
+one class with probability ≥ 0.9. Class separation of the codes is the 10-nearest-neighbour
+accuracy of their 2-d UMAP embedding (5-fold cross-validation; chance 0.1).
 
 σ values: the paper compares three but its values did not survive in the text (one run uses
 "σ = 3"). For pixels in [0, 1] we use σ ∈ {0.01, 0.1, 1}: a tight, a medium and a loose
@@ -26,7 +33,7 @@ Usage (from the repository root)::
 
 ``--quick`` trains on a 10,000-image subset for a few epochs; the scale used is written next to
 every number. Uses only the public API: ``models.build``, ``models.training.train``,
-``infoprobe.load_dataset``, ``infoprobe.metrics.sharpness``.
+``infoprobe.load_dataset``, ``infoprobe.quality``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,13 @@ from torch import Tensor, nn
 
 import models
 from infoprobe.data import ImageData, load_dataset
-from infoprobe.metrics import sharpness
+from infoprobe.quality import (
+    ReferenceClassifier,
+    class_consistency,
+    confident_fraction,
+    fit_reference_classifier,
+    sharpness,
+)
 from models.pie import PIE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +180,17 @@ def image_panels(grids: dict[float, np.ndarray], title: str, path: Path) -> None
     plt.close(fig)
 
 
-def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed: int) -> None:
+def knn_accuracy(embedding: np.ndarray, labels: np.ndarray, *, k: int = 10, seed: int = 0) -> float:
+    """5-fold cross-validated accuracy of a k-nearest-neighbour classifier on ``embedding``."""
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    folds = KFold(n_splits=5, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(n_neighbors=k), embedding, labels, cv=folds).mean())
+
+
+def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed: int) -> dict[float, float]:
+    """Draw the UMAP panels; returns the kNN accuracy of each 2-d embedding (class separation)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,16 +198,25 @@ def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed:
     import umap
 
     fig, axes = plt.subplots(1, len(codes), figsize=(4.5 * len(codes), 4.5))
+    separation: dict[float, float] = {}
     for ax, (sigma, z) in zip(axes, codes.items(), strict=True):
         emb = umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(z.numpy())
+        separation[sigma] = knn_accuracy(emb, labels.numpy(), seed=seed)
         sc = ax.scatter(emb[:, 0], emb[:, 1], c=labels.numpy(), cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
-        ax.set_title(f"σ = {sigma:g}")
+        ax.set_title(f"σ = {sigma:g} (10-NN acc. {separation[sigma]:.2f})")
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(sc, ax=axes, ticks=range(10), label="digit")
     fig.suptitle("UMAP of the 10-d PIE codes of MNIST test images")
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return separation
+
+
+def recon_consistency(model: nn.Module, data: ImageData, classifier: ReferenceClassifier) -> float:
+    """Reconstruction class-consistency of ``model`` on ``data`` (see ``infoprobe.quality``)."""
+    recon = batched(model.reconstruct, data.images, device=model.device)  # type: ignore[operator, arg-type]
+    return class_consistency(classifier, recon, data.labels)
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -202,11 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.checkpoints is not None:
         args.checkpoints.mkdir(parents=True, exist_ok=True)
 
+    classifier = fit_reference_classifier(train_data, test_data, seed=args.seed)
     shown = test_data.images[:16]
     pairs = test_data.images[16:22], test_data.images[22:28]
     umap_x = test_data.subset(args.umap_points, seed=args.seed)
     pies: dict[float, PIE] = {}
-    report: dict[str, Any] = {"command": command, "pie": {}, "sharpness": {}, "timing_s": {}}
+    report: dict[str, Any] = {"command": command, "pie": {}, "sharpness": {}, "timing_s": {},
+                              "classifier": {"accuracy": classifier.accuracy, "n_train": classifier.n_train},
+                              "class_consistency": {}, "confident": {}, "umap_knn_accuracy": {}}
     recon: dict[float, np.ndarray] = {}
     samples: dict[float, np.ndarray] = {}
     reduced: dict[float, np.ndarray] = {}
@@ -219,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         pies[sigma] = model
         report["timing_s"][f"pie σ={sigma:g}"] = round(seconds, 1)
         report["pie"][f"{sigma:g}"] = pie_test_metrics(model, test_data)
+        report["class_consistency"][f"PIE σ={sigma:g}"] = recon_consistency(model, umap_x, classifier)
         device = model.device
         with torch.no_grad():
             rec = model.reconstruct(shown.to(device)).cpu()
@@ -237,25 +273,36 @@ def main(argv: list[str] | None = None) -> int:
                  f / "pie_samples_reduced.png")
     image_panels(paths, "(d) interpolations between the codes of two test images",
                  f / "pie_interpolations.png")
-    umap_panels(codes, umap_x.labels, f / "pie_umap.png", seed=args.seed)
+    separation = umap_panels(codes, umap_x.labels, f / "pie_umap.png", seed=args.seed)
+    report["umap_knn_accuracy"] = {f"{s:g}": v for s, v in separation.items()}
 
-    rows: list[tuple[str, float]] = [("True (MNIST test images)", sharpness(test_data.images[:N_SHARPNESS]))]
+    true_images = test_data.images[:N_SHARPNESS]
+    rows: list[tuple[str, float, float]] = [
+        ("True (MNIST test images)", sharpness(true_images), confident_fraction(classifier, true_images))
+    ]
     for name in ("vae", "wae"):
         baseline, seconds = fit(name, models.build(name, dataset="mnist"), train_data, test_data,
                                 epochs=args.baseline_epochs, args=args, tag=name)
         report["timing_s"][name] = round(seconds, 1)
-        rows.append((name.upper(), sharpness(generate(baseline, N_SHARPNESS, seed=args.seed).clamp(0, 1))))
+        report["class_consistency"][name.upper()] = recon_consistency(baseline, umap_x, classifier)
+        images = generate(baseline, N_SHARPNESS, seed=args.seed).clamp(0, 1)
+        rows.append((name.upper(), sharpness(images), confident_fraction(classifier, images)))
+    reference, seconds = fit("classical-ae", models.build("classical-ae", dataset="mnist", bottleneck=10),
+                             train_data, test_data, epochs=args.baseline_epochs, args=args, tag="classical_ae10")
+    report["timing_s"]["classical-ae (10-d)"] = round(seconds, 1)
+    report["class_consistency"]["classical AE (10-d code)"] = recon_consistency(reference, umap_x, classifier)
     for sigma, pie in pies.items():
         for t in (1.0, args.temperature):
             images = generate(pie, N_SHARPNESS, temperature=t, seed=args.seed).clamp(0, 1)
-            rows.append((f"PIE σ={sigma:g}, T={t:g}", sharpness(images)))
-    report["sharpness"] = dict(rows)
+            rows.append((f"PIE σ={sigma:g}, T={t:g}", sharpness(images), confident_fraction(classifier, images)))
+    report["sharpness"] = {name: value for name, value, _ in rows}
+    report["confident"] = {name: value for name, _, value in rows}
     report["timing_s"]["total run"] = round(time.perf_counter() - started, 1)
     write_report(args, report, rows)
     return 0
 
 
-def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tuple[str, float]]) -> None:
+def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tuple[str, float, float]]) -> None:
     scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: "
              f"{args.epochs or 'recipe default'}; VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; "
              f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
@@ -273,12 +320,29 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
         "## Sharpness",
         "",
         "Mean over images of the variance of the Laplace-filtered image "
-        "(`infoprobe.metrics.sharpness`, pixels in [0, 1], generated images clipped to [0, 1]). "
-        "Larger is sharper.",
+        "(`infoprobe.quality.sharpness`, pixels in [0, 1], generated images clipped to [0, 1]). "
+        "Larger is sharper. Confident: fraction of the images the reference classifier assigns "
+        "to one class with probability ≥ 0.9 (`infoprobe.quality.confident_fraction`; a crude "
+        "proxy for \"looks like some digit\", to be read with sharpness).",
         "",
-        "| images | sharpness |",
+        "| images | sharpness | confident (p ≥ 0.9) |",
+        "|---|---|---|",
+        *[f"| {name} | {value:.5f} | {conf:.3f} |" for name, value, conf in rows],
+        "",
+        "## Recognisability of reconstructions",
+        "",
+        f"Reference classifier: logistic regression on {report['classifier']['n_train']:,} real "
+        f"training images; accuracy on the 10,000 real test images {report['classifier']['accuracy']:.3f} "
+        "(the ceiling). Class-consistency: fraction of reconstructions of "
+        f"{args.umap_points} test images classified as the source image's label "
+        "(`infoprobe.quality.class_consistency`).",
+        "",
+        "| model | class-consistency |",
         "|---|---|",
-        *[f"| {name} | {value:.5f} |" for name, value in rows],
+        *[f"| {name} | {value:.3f} |" for name, value in report["class_consistency"].items()],
+        "",
+        "Class separation of the PIE codes: 10-NN accuracy of the 2-d UMAP embedding (5-fold CV, "
+        "chance 0.1): " + ", ".join(f"σ={s}: {v:.3f}" for s, v in report["umap_knn_accuracy"].items()) + ".",
         "",
         "## PIE on the MNIST test set",
         "",

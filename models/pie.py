@@ -25,8 +25,20 @@ MNIST, 1/16 for digits). The paper does not mention dequantisation; without it a
 density on discrete pixels can grow without bound.
 
 Choices the paper leaves open (documented, configurable): subnetworks (3×3/1×1/3×3 CNN with
-``hidden_channels``, 3-layer MLP with ``hidden_features``), 3 couplings per block, soft clamp 2
-on log-scales, Adam at lr 1e-3 (the paper says only "Adam").
+``hidden_channels``, 3-layer MLP with ``hidden_features``), 3 couplings per block, Adam at lr 1e-3
+(the paper says only "Adam"), and the soft clamp of the couplings' log-scales, 0.1.
+
+Why the clamp is tight (``analyses/results/pie_diagnosis.md``). The σ-relaxed likelihood is
+invariant under a rescaling of the dropped variables: contracting them by a factor a gains
+log a per variable in the σ-term and loses exactly that in log|det J|. With a loose clamp (2,
+this project's earlier choice: each coupling may scale by up to e²) the flow absorbs any σ by
+contracting the dropped variables (their fitted RMS equals σ), so σ no longer pushes information
+into the code and decoding with the dropped parts at 0 gives the mean digit. With clamp 0.1 the
+couplings are nearly volume-preserving, the σ-term acts like the residual variance of PCA, and
+lower σ forces the code to carry more (MNIST, 5,000 images, σ = 0.01: reconstruction
+class-consistency 0.41 after 3 epochs and 0.75 after 16 with clamp 0.1, against 0.09 after 3
+with clamp 0.5 and 0.13 after 2 with clamp 2; σ = 1 stays at chance). The paper states no clamp;
+the price is a worse density model (a larger NLL), which this model is not used for.
 """
 
 from __future__ import annotations
@@ -57,12 +69,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "mnist": {
         "input_shape": list(dataset_spec("mnist").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [64, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
-        "hidden_channels": 64, "hidden_features": 256, "clamp": 2.0, "dequantize": 1.0 / 255,
+        "hidden_channels": 64, "hidden_features": 256, "clamp": 0.1, "dequantize": 1.0 / 255,
     },
     "digits": {
         "input_shape": list(dataset_spec("digits").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [12, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
-        "hidden_channels": 32, "hidden_features": 64, "clamp": 2.0, "dequantize": 1.0 / 16,
+        "hidden_channels": 32, "hidden_features": 64, "clamp": 0.1, "dequantize": 1.0 / 16,
     },
 }  # fmt: skip
 

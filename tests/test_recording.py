@@ -485,8 +485,9 @@ def test_streaming_statistics_equal_all_at_once() -> None:
         n, mean, var = streamed.statistics[label]
         full = stored[label].flatten(1).double()
         assert n == 50
-        torch.testing.assert_close(mean, full.mean(0))
-        torch.testing.assert_close(var, full.var(0, unbiased=False))
+        # two passes over different batch sizes: float32 activations agree to round-off only
+        torch.testing.assert_close(mean, full.mean(0), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(var, full.var(0, unbiased=False), rtol=1e-5, atol=1e-6)
         assert label not in streamed.store
     with pytest.raises(InfoprobeError, match="reduced on the fly"):
         streamed["inn.module_list.0:inverse"]

@@ -197,16 +197,19 @@ def _gemm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool
     from float64 coordinate differences.
     """
     n_ref, d = ref.shape
-    centre = ref.mean(0, dtype=torch.float64)  # the float32 search works on centred data, to limit cancellation
-    # built block by block: no full float64 copy of the data is ever held (memory at n = 60,000)
-    r32 = torch.empty((n_ref, d), dtype=torch.float32, device=ref.device)
+    # everything in row blocks: no full float64 copy of the data is ever held (also not by
+    # torch's reductions with dtype=, which upcast the whole tensor first)
     step = rows_per_chunk(d, bytes_per_entry=8, device=ref.device)
-    for i in range(0, n_ref, step):
+    blocks = range(0, n_ref, step)
+    # the float32 search works on centred data, to limit cancellation
+    centre = sum(ref[i : i + step].to(torch.float64).sum(0) for i in blocks) / n_ref
+    r32 = torch.empty((n_ref, d), dtype=torch.float32, device=ref.device)
+    r_sq_max = 0.0
+    for i in blocks:
         r32[i : i + step] = ref[i : i + step].to(torch.float64) - centre
+        r_sq_max = max(r_sq_max, float(r32[i : i + step].double().pow(2).sum(1).max()))
     count = min(k + 4, n_ref - int(exclude_self))
     bound_factor = (d + 8) * 2.0**-23
-    # max ‖r‖², with a relative margin far above its own float64 rounding
-    r_sq_max = float(torch.linalg.vector_norm(r32, dim=1, dtype=torch.float64).max()) ** 2 * (1 + 1e-9)
     # with many features the block product is compute-bound and larger blocks pay off
     min_rows = 256 if d > 64 else 1
     rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=ref.device, min_rows=min_rows),

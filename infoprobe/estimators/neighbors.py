@@ -209,7 +209,11 @@ def _gemm_knn(query: torch.Tensor, ref: torch.Tensor, k: int, exclude_self: bool
         r32[i : i + step] = ref[i : i + step].to(torch.float64) - centre
         r_sq_max = max(r_sq_max, float(r32[i : i + step].double().pow(2).sum(1).max()))
     count = min(k + 4, n_ref - int(exclude_self))
-    bound_factor = (d + 8) * 2.0**-23
+    # a user's torch.set_float32_matmul_precision("high"/"medium") lets float32 products run in
+    # TF32 (10 mantissa bits) or bfloat16 (7): the bound must use that precision, or a row could
+    # be accepted wrongly (more rows are then redone in float64; the result stays exact)
+    mantissa = {"highest": 23, "high": 10}.get(torch.get_float32_matmul_precision(), 7)
+    bound_factor = (d + 8) * 2.0**-mantissa
     # with many features the block product is compute-bound and larger blocks pay off
     min_rows = 256 if d > 64 else 1
     rows = min(rows_per_chunk(n_ref, bytes_per_entry=4, device=ref.device, min_rows=min_rows),

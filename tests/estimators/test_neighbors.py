@@ -151,3 +151,18 @@ def test_cuda_path_matches_cdist(d: int, metric: str) -> None:
     counts = neighbors.count_within(xt, radius, strict=True)
     expected = (cdist(x, x, metric="chebyshev") < radius.cpu().numpy()[:, None]).sum(1)
     np.testing.assert_array_equal(counts.cpu().numpy(), expected)
+
+
+def test_reduced_matmul_precision_keeps_the_search_exact() -> None:
+    # TF32 / bfloat16 products (set by a user, on a GPU) must not let the float32 ranking accept a
+    # wrong row; on the CPU the products stay float32 and this guards the bound's bookkeeping
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal((400, 40)))
+    expected = np.sort(cdist(x.numpy(), x.numpy()), axis=1)[:, 3]  # k = 3, own point at column 0
+    before = torch.get_float32_matmul_precision()
+    try:
+        for precision in ("high", "medium"):
+            torch.set_float32_matmul_precision(precision)
+            got = neighbors.knn_distances(x, x, 3, exclude_self=True, method="brute")
+            np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -45,9 +45,9 @@ from infoprobe.errors import InfoprobeError
 __all__ = [
     "DATASETS",
     "DatasetSpec",
-    "dataset_spec",
     "GaussianSamples",
     "ImageData",
+    "dataset_spec",
     "default_root",
     "gaussian_samples",
     "load_dataset",

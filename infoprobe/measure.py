@@ -45,9 +45,9 @@ def measure(
     progress: Callable[[], None] = lambda: None,
 ) -> tuple[list[LayerRow], GlobalEstimates, list[str]]:
     """Rows for ``layers`` (input first), the global estimates and run-level warnings."""
-    from infoprobe.estimators.registry import label_entropy
-
     import torch
+
+    from infoprobe.estimators.registry import label_entropy
 
     n = x.shape[0]
     sub = np.sort(np.random.default_rng(spec.seed).choice(n, size=min(spec.joint_samples, n), replace=False))
@@ -64,15 +64,15 @@ def measure(
     prev: np.ndarray | None = None
     for index, layer in enumerate(layers):
         arr = np.asarray(layer.values(), dtype=np.float64).reshape(n, -1)
-        finite_rows = np.isfinite(arr).all(axis=1)
+        finite_rows: np.ndarray = np.asarray(np.isfinite(arr).all(axis=1))
         n_bad = int((~np.isfinite(arr)).sum())
         if n_bad:
             warnings.append(f"Layer {layer.label!r}: {n_bad} NaN/Inf activation values were left out.")
-        base = dict(index=index, label=layer.label, name=layer.name, direction=layer.direction,
-                    module_type=layer.module_type, feature_shape=layer.feature_shape, region=layer.region,
-                    n_nonfinite=n_bad)
+        base = LayerRow(index=index, label=layer.label, name=layer.name, direction=layer.direction,
+                        module_type=layer.module_type, feature_shape=layer.feature_shape, region=layer.region,
+                        n_nonfinite=n_bad)
         if prev is not None and prev.shape == arr.shape and np.array_equal(prev, arr, equal_nan=True):
-            rows.append(LayerRow(**base, passthrough=True))
+            rows.append(replace(base, passthrough=True))
             progress()
             continue
         intrinsic = k if layer.region == "decoder" and k is not None and k < arr.shape[1] else None
@@ -93,7 +93,7 @@ def measure(
         if y_sub is not None:
             mi_label = {e.name: _mi_label(joint, y_sub[finite_rows[sub]], e, spec) for e in spec.of_role("mi_label")}
         rank = next((est.rank for est in entropy.values() if est.rank is not None), None)
-        rows.append(LayerRow(**base, rank=rank, intrinsic_dim=intrinsic, entropy=entropy, entropy_change=change,
+        rows.append(replace(base, rank=rank, intrinsic_dim=intrinsic, entropy=entropy, entropy_change=change,
                              relative_entropy=kl, mi_input=mi_input, mi_label=mi_label))
         prev = arr
         progress()
@@ -119,11 +119,11 @@ def _rows(a: np.ndarray, finite: np.ndarray) -> np.ndarray:
     return a if finite.all() else a[finite]
 
 
-def _safely(quantity: str, method: str, n: int, d: int, compute: Callable[[], Estimate]) -> Estimate:
+def _safely(quantity: str, method: str, shape: tuple[int, ...], compute: Callable[[], Estimate]) -> Estimate:
     try:
         return compute()
     except EstimationError as error:
-        return Estimate.failed(method, error, quantity=quantity, n=n, d=d)
+        return Estimate.failed(method, error, quantity=quantity, n=shape[0], d=shape[1])
 
 
 def _pooled(a: np.ndarray) -> np.ndarray:
@@ -146,14 +146,14 @@ def _entropy(arr: np.ndarray, joint: np.ndarray, finite: np.ndarray, e: Estimato
 
     if e.pooled:
         data = _pooled(arr)
-        return _safely("entropy", e.name, *data.shape, lambda: entropy(data, **_method_args(e)))
+        return _safely("entropy", e.name, data.shape, lambda: entropy(data, **_method_args(e)))
     if intrinsic is not None:
         return Estimate(-math.inf, None, e.name, joint.shape[0], arr.shape[1], quantity="entropy",
                         status="degenerate",
                         reason=f"computed from the {intrinsic}-dimensional bottleneck, the layer lies on a "
                                f"≤ {intrinsic}-dimensional set in {arr.shape[1]} dimensions: its differential "
                                "entropy is −∞")
-    return _safely("entropy", e.name, *joint.shape,
+    return _safely("entropy", e.name, joint.shape,
                    lambda: entropy(joint, **_method_args(e), **_interval_args(spec)))
 
 
@@ -176,7 +176,7 @@ def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: A
 
     if e.pooled:
         pp, qq = _pooled(p), _pooled(q)
-        return _safely("kl_divergence", e.name, *pp.shape, lambda: kl_divergence(pp, qq, **_method_args(e)))
+        return _safely("kl_divergence", e.name, pp.shape, lambda: kl_divergence(pp, qq, **_method_args(e)))
     if intrinsic is not None:
         return Estimate(math.inf, None, e.name, len(sub), q.shape[1], quantity="kl_divergence", status="degenerate",
                         reason=f"q is computed from the {intrinsic}-dimensional bottleneck and lies on a "
@@ -184,7 +184,7 @@ def _kl(p: np.ndarray, q: np.ndarray, sub: np.ndarray, e: EstimatorSpec, spec: A
                                "KL(p ‖ q) is +∞ (or, when p lies on the same set, not defined in d dimensions)")
     ok = np.isfinite(p[sub]).all(axis=1) & np.isfinite(q[sub]).all(axis=1)
     ps, qs = p[sub][ok], q[sub][ok]
-    return _safely("kl_divergence", e.name, *ps.shape,
+    return _safely("kl_divergence", e.name, ps.shape,
                    lambda: kl_divergence(ps, qs, paired=True, **_method_args(e), **_interval_args(spec)))
 
 
@@ -194,15 +194,15 @@ def _mi_input(x: np.ndarray, arr: np.ndarray, sub: np.ndarray, e: EstimatorSpec,
     ok = np.isfinite(arr[sub]).all(axis=1)
     t = arr[sub][ok]
     if e.method == NOISY:
-        return _safely("mutual_information", e.name, *t.shape,
+        return _safely("mutual_information", e.name, t.shape,
                        lambda: noisy_channel_mi(t, **e.kwargs, **_interval_args(spec)))
     xs = x[sub][ok]
-    return _safely("mutual_information", e.name, *t.shape,
+    return _safely("mutual_information", e.name, t.shape,
                    lambda: mutual_information(xs, t, **_method_args(e), **_interval_args(spec)))
 
 
 def _mi_label(t: np.ndarray, y: np.ndarray, e: EstimatorSpec, spec: AnalysisSpec) -> Estimate:
     from infoprobe.estimators import mutual_information
 
-    return _safely("mutual_information", e.name, *t.shape,
+    return _safely("mutual_information", e.name, t.shape,
                    lambda: mutual_information(t, y, **_method_args(e), **_interval_args(spec)))

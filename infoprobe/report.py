@@ -17,7 +17,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infoprobe.summary import MEANING, STATUS_LEGEND, headline, highlights, interval_schemes, layer_table
+from infoprobe.summary import (
+    MEANING,
+    STATUS_LEGEND,
+    headline,
+    highlights,
+    interval_schemes,
+    layer_table,
+)
 
 if TYPE_CHECKING:
     from infoprobe.results import AnalysisResult

@@ -133,6 +133,7 @@ def parse_estimator(spec: str | Mapping[str, Any] | EstimatorSpec, *, role: str 
     ``role`` is used when the spec names none; options are checked against the method's
     signature, so a misspelt option fails here, before any work.
     """
+    parsed_role: str | None
     if isinstance(spec, EstimatorSpec):
         parsed_role, method, options = spec.role, spec.method, spec.kwargs
     elif isinstance(spec, Mapping):

@@ -53,12 +53,12 @@ def codes(model: Any, x: Any, *, layer: str | None, device: Any, batch_size: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from infoprobe.layers import prepare_inputs
-    from infoprobe.results import AnalysisResult, GlobalEstimates
     from infoprobe.commands.analyze import load_data, load_model
     from infoprobe.device import resolve_device
     from infoprobe.embedding import umap_embedding
+    from infoprobe.layers import prepare_inputs
     from infoprobe.plotting import plot_umap
+    from infoprobe.results import AnalysisResult, GlobalEstimates
 
     ckpt, model = load_model(args.checkpoint, model_spec=args.model)
     data = load_data(ckpt, args)

@@ -21,8 +21,8 @@ __all__ = [
     "as_samples",
     "is_labels",
     "log_base",
-    "sample_device",
     "rows_per_chunk",
+    "sample_device",
 ]
 
 # Pairwise-distance blocks: on CPU small blocks that stay in cache are about twice as fast as

@@ -9,8 +9,6 @@ reaches as soon as all patterns differ (typical for wide layers).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from infoprobe.estimators.histogram import bin_edges

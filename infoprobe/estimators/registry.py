@@ -27,16 +27,16 @@ from infoprobe.estimators.presets import preset_options
 __all__ = [
     "DEFAULT_METHOD",
     "Method",
-    "register",
     "available",
     "entropy",
     "kl_divergence",
     "mutual_information",
     "noisy_channel_mi",
+    "register",
 ]
 
 Notes = list[str | Flag | Rank]
-EstimatorFunction = Callable[..., tuple[float, Notes]]
+EstimatorFunction = Callable[..., tuple[float, Sequence[str | Flag | Rank]]]
 #: (arrays, bound options) -> the largest value the method can return on these data, or None
 Ceiling = Callable[[Sequence[torch.Tensor], dict[str, Any]], float | None]
 
@@ -194,7 +194,8 @@ def _bind(function: EstimatorFunction, what: str, options: dict[str, Any], seed:
         bound["seed"] = seed
 
     def call(*arrays: torch.Tensor) -> tuple[float, Notes]:
-        return function(*arrays, **bound)
+        value, notes = function(*arrays, **bound)
+        return value, list(notes)
 
     return call
 
@@ -411,7 +412,8 @@ def _label_mi(entropy_method: Method, options: dict[str, Any]) -> EstimatorFunct
     """I(X;Y) = H(X) − Σ_y p(y) H(X|Y=y) for class labels y, with one entropy method."""
 
     def mi(x: torch.Tensor, labels: torch.Tensor, **opts: Any) -> tuple[float, Notes]:
-        h, notes = entropy_method.function(x, **opts)
+        h, first = entropy_method.function(x, **opts)
+        notes = list(first)
         classes, counts = torch.unique(labels, return_counts=True)
         conditional = 0.0
         for cls, count in zip(classes.tolist(), counts.tolist(), strict=True):
@@ -430,7 +432,7 @@ def _label_mi(entropy_method: Method, options: dict[str, Any]) -> EstimatorFunct
             why = flags[0].reason if flags else f"H(X) = {h}"
             return math.nan, [Flag("invalid", f"I = H(X) − Σ p(y) H(X|y) is undefined ({why}); "
                                               "use method='ksg' for class labels")]
-        return h - conditional, notes
+        return h - conditional, list(notes)
 
     mi.__signature__ = inspect.signature(entropy_method.function)  # type: ignore[attr-defined]
     return mi

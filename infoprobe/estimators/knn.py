@@ -171,12 +171,12 @@ def break_ties(x: torch.Tensor, *, seed: int, stream: int = 0) -> torch.Tensor:
 
 def entropy_min_samples(d: int) -> float:
     """Samples below which a kNN entropy is flagged "biased": max(100·d, 4·2^d)."""
-    return max(100.0 * d, 4.0 * 2.0**d)
+    return max(100.0 * d, 4.0 * 2.0 ** min(d, 1000))  # capped: 2.0**d overflows beyond d = 1023
 
 
 def joint_min_samples(d: int) -> float:
     """Samples below which a kNN divergence or KSG/Ross MI is flagged "biased": max(100·d, 50·2^d)."""
-    return max(100.0 * d, 50.0 * 2.0**d)
+    return max(100.0 * d, 50.0 * 2.0 ** min(d, 1000))
 
 
 def _entropy_flag(n: int, d: int) -> list[Flag]:

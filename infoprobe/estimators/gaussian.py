@@ -252,7 +252,12 @@ def gaussian_kl(
     maha = float((diff * torch.cholesky_solve(diff, chol_q)).sum())
     logdet_ratio = _logdet(cov_q, "q") - _logdet(cov_p, "p")
     n_p, n_q = p.shape[0], q.shape[0]
-    if bias_correction and shrinkage is None:
+    identical = p.shape == q.shape and bool(torch.equal(p, q))
+    if identical:
+        # the correction assumes independent samples; the same sample twice has plug-in KL 0
+        notes.append("p and q are the same sample: plug-in value, no bias correction (use paired=True "
+                     "for row-aligned layers)")
+    if bias_correction and shrinkage is None and not identical:
         if n_q <= d + 2:
             raise EstimationError(
                 f"Expected more than d + 2 = {d + 2} samples of q for the bias-corrected Gaussian KL, got {n_q}; "

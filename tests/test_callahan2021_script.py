@@ -50,7 +50,9 @@ def test_script_numbers_are_the_librarys(run: dict[str, Path]) -> None:
                     seed=0, device="cpu", umap=False, progress=False)
     assert [row.to_dict() for row in again.layers] == [row.to_dict() for row in written.layers]
     assert summary["models"]["inn"]["inversion_error"] < 1e-4
-    assert summary["models"]["inn"]["anatomy"]["value"] == pytest.approx(summary["models"]["inn"]["io_kl"]["callahan2021"]["value"])
+    # the anatomy is computed on a second reconstruction pass: equal up to float32 round-off
+    anatomy, io_kl = summary["models"]["inn"]["anatomy"]["value"], summary["models"]["inn"]["io_kl"]["callahan2021"]["value"]
+    assert anatomy == pytest.approx(io_kl, rel=1e-4)
 
 
 @pytest.mark.slow

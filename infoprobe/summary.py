@@ -123,11 +123,12 @@ def headline(result: AnalysisResult) -> list[tuple[str, str, str]]:
         method, est = next(iter(bottleneck.mi_label.items()))
         ceiling = f" of at most H(Y) = {g.label_entropy:.3g}" if g.label_entropy else ""
         out.append((f"I(bottleneck; Y) [{method}]", est.text(".4g"), f"label information kept by the code{ceiling}"))
-    exact = [r.entropy_change["exact"] for r in result.layers if "exact" in r.entropy_change]
+    # only readable blocks: after the bottleneck log|det J| is not an entropy change (status X)
+    exact = [r.entropy_change["exact"] for r in result.layers
+             if "exact" in r.entropy_change and r.entropy_change["exact"].ok]
     if exact:
-        finite = [e.value for e in exact if math.isfinite(e.value)]
-        out.append(("total exact Δh of the invertible blocks", f"{sum(finite):.4g}",
-                    f"sum of E log|det J| over {len(exact)} blocks (nats)"))
+        out.append(("total exact Δh of the invertible blocks", f"{sum(e.value for e in exact):.4g}",
+                    f"sum of E log|det J| over the {len(exact)} blocks before the bottleneck (nats)"))
     elif g.kl_data_reconstruction:
         kl = g.kl_data_reconstruction
         method = "histogram" if "histogram" in kl else next(iter(kl))

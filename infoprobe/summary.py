@@ -167,7 +167,7 @@ def highlights(result: AnalysisResult, *, top: int = 3) -> list[tuple[str, str, 
                 prev = (r, est)
     for r in rows:
         est = r.entropy_change.get("exact")
-        if est is not None and math.isfinite(est.value):
+        if est is not None and est.ok:
             found.append((abs(est.value), r.label, "exact Δh", est.text(".4g")))
     found.sort(key=lambda item: -item[0])
     return [(label, what, text) for _, label, what, text in found[:top]]

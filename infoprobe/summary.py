@@ -7,7 +7,6 @@ a plain number (`Estimate.text` marks it, `STATUS_LEGEND` explains the marks).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 from infoprobe.estimators.estimate import Estimate

@@ -19,7 +19,6 @@ the activations differ from a trained model's, but the work per layer is the sam
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -63,6 +62,7 @@ def child(args: argparse.Namespace) -> None:
     import infoprobe
     import models
     from infoprobe.checkpoint import build_model, load
+    from infoprobe.spec import AnalysisSpec
 
     if args.checkpoint:
         model = build_model(load(args.checkpoint))
@@ -70,7 +70,7 @@ def child(args: argparse.Namespace) -> None:
         model = models.build("inn-ae", dataset="mnist", bottleneck=args.bottleneck)
     model.eval()
     data = infoprobe.load_dataset("mnist", split="test", root=args.data_root).subset(args.samples, seed=0)
-    batch_size = inspect.signature(infoprobe.analyze).parameters["batch_size"].default
+    batch_size = AnalysisSpec().batch_size  # analyze's default
     t_setup = time.perf_counter() - t0
     _plain_pass(model, data.images[:batch_size], batch_size)  # warm-up: first-call allocations
     plain_before = _plain_pass(model, data.images, batch_size)

@@ -63,21 +63,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 codes and one warm repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n", type=int, help="codes embedded (default 5,000; 2,000 with --quick)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embedding.json")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     n, repeats = (2000, 1) if args.quick else (5000, args.repeats)
+    n = args.n or n
     if args.child:
         print(json.dumps(child(n, 20, repeats)))
         return 0
-    cmd = [sys.executable, __file__, "--child", "--repeats", str(repeats)] + (["--quick"] if args.quick else [])
+    cmd = [sys.executable, __file__, "--child", "--repeats", str(repeats), "--n", str(n)]
     load_before = os.getloadavg()
     sys.path.insert(0, str(ROOT))
     from infoprobe.embedding import numba_cache_dir
 
     cache = numba_cache_dir()
     cached_files = sum(1 for _ in cache.glob("**/*.nbi"))  # numba's index files: 0 = a first-ever run
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        sys.stderr.write(proc.stderr)
+        return proc.returncode
+    out = proc.stdout
     inner = json.loads(out.strip().splitlines()[-1])
     ratio = inner["cold_seconds"] / inner["warm_median_seconds"]
     result = {

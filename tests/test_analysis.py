@@ -160,7 +160,7 @@ def test_regions_and_the_structural_degeneracy_after_the_bottleneck(digits) -> N
 def test_a_rotation_and_a_scaling_inside_the_model() -> None:
     # h(2·Q·x) = h(x) + d·log 2 for a rotation Q: the joint entropies see it, the layer after the
     # rotation has the same entropy as the input (rotation invariance, no coordinate dropping)
-    d, n = 10, 5000  # kNN entropy at 10-d is ok from n = 4,096 (benchmarks/coverage.py)
+    d, n = 10, 5000  # kNN entropy at 10-d is ok from n = 4,096 (benchmarks/interval_coverage.py)
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((n, d))).float()
     result = analyze(Rotating(d), x, estimators=["entropy=gaussian", "entropy=knn"],
                      **(FAST | {"joint_samples": n, "n_boot": 10}))

@@ -45,7 +45,7 @@ __all__ = [
 
 
 Notes = list[str | Flag | Rank]
-#: below this many samples per dimension a Gaussian fit is flagged "biased" (`benchmarks/coverage.py`:
+#: below this many samples per dimension a Gaussian fit is flagged "biased" (`benchmarks/interval_coverage.py`:
 #: at d = 64 the KL interval from 1,000-row halves covered 77 %, the entropy from 2,000 rows 93 %)
 GAUSSIAN_SAMPLES_PER_DIMENSION = 20
 

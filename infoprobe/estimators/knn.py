@@ -33,7 +33,7 @@ Rank. Entropy and divergence estimates first measure the data's numerical rank
 Sample size. An entropy from n < max(100·d, 4·2^d) samples and a divergence or MI from
 n < max(100·d, 50·2^d) (d: the joint dimension; for KL n is the smaller sample) are flagged
 "biased" (`entropy_min_samples`, `joint_min_samples`). Calibrated with
-``benchmarks/coverage.py`` on Gaussians: at d = 10 the kNN entropy interval from n = 2,000
+``benchmarks/interval_coverage.py`` on Gaussians: at d = 10 the kNN entropy interval from n = 2,000
 covered 87 %, the kNN KL and KSG ones far less, and at n = 5,000 the kNN KL (10-d) was still
 off by 0.06–0.4 nats and KSG (5 + 5 dims) by 10–30 %, many standard errors; at d = 2 every
 interval covered >= 90 % from n = 500. The exponential form is the conservative reading of

@@ -21,7 +21,7 @@ import torch
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators import binned, gaussian, histogram, kde, knn, renyi
 from infoprobe.estimators._base import as_labels, as_samples, is_labels, log_base
-from infoprobe.estimators.estimate import Estimate, EstimationError, Flag, Rank, judge
+from infoprobe.estimators.estimate import NONNEGATIVE, Estimate, EstimationError, Flag, Rank, judge
 from infoprobe.estimators.presets import preset_options
 
 __all__ = [
@@ -231,7 +231,7 @@ def _interval(
     is the standard (normal) one of Efron & Tibshirani (1993, §13.2) with s the resamples'
     standard deviation and Student's t quantile for B resamples: empirical 2.5 % / 97.5 %
     quantiles of B = 30 resamples lie between the outermost order statistics and cover only
-    about 89 % (measured 87 % on a 2-d Gaussian entropy, benchmarks/coverage.py). None when
+    about 89 % (measured 87 % on a 2-d Gaussian entropy, benchmarks/interval_coverage.py). None when
     fewer than two resamples give a finite value.
     """
     generator = torch.Generator().manual_seed(seed)
@@ -262,6 +262,18 @@ def _interval(
     scale = 1.0 if scheme == "bootstrap" else math.sqrt((n // 2) / (n - n // 2))
     half_width = float(student_t.ppf((1 + ci) / 2, boot.numel() - 1)) * scale * float(boot.std())
     return (value - half_width, value + half_width)
+
+
+def _wants_interval(quantity: str, value: float, notes: Notes) -> bool:
+    """False for an estimate its estimator already flagged biased or degenerate: a resampling
+    spread says how much the number varies, not how far it is from the truth, so around a
+    number known to be off it would read as a precision it does not have (and it costs
+    ``n_boot`` more estimates, most of an analysis of high-dimensional layers). A negative
+    estimate of a non-negative quantity keeps its interval: `judge` needs it to tell "≈ 0"
+    from "invalid"."""
+    if quantity in NONNEGATIVE and value < 0:
+        return True
+    return not any(isinstance(n, Flag) and n.status in ("biased", "degenerate") for n in notes)
 
 
 def _resolve_preset(
@@ -303,7 +315,7 @@ def _estimate(
     call = _bind(function, f"{quantity} method {spec.name!r}", options, seed)
     value, notes = call(*arrays)
     interval = None
-    if ci is not None and math.isfinite(value):
+    if ci is not None and math.isfinite(value) and _wants_interval(quantity, value, notes):
         interval = _interval(call, arrays, value, ci=ci, n_boot=n_boot, seed=seed,
                              scheme=spec.resampling, paired=paired)
         if interval is None:
@@ -338,7 +350,7 @@ def entropy(
     ``method`` is one of `available("entropy")` (default "knn", or the preset's); ``options``
     go to it (e.g. ``k`` for "knn", ``bins`` for "histogram"). ``preset="callahan2021"``
     reproduces Callahan & Paskett (2021). ``ci=0.95`` adds an interval from ``n_boot``
-    resamples, seeded by ``seed`` (which also seeds tie-breaking noise). Computes on
+    resamples (none for an estimate flagged biased or degenerate), seeded by ``seed`` (which also seeds tie-breaking noise). Computes on
     ``device`` (default: x's). The returned `Estimate` carries a status: a rank-deficient or
     constant ``x`` has differential entropy −∞ ("degenerate").
     """

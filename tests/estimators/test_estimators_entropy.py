@@ -175,6 +175,27 @@ def test_knn_high_dimension_small_n_is_biased() -> None:
     assert est.status == "biased" and "n = 200 < " in est.reason and math.isfinite(est.value)
 
 
+def test_no_interval_around_an_estimate_flagged_biased_or_degenerate() -> None:
+    # the spread of resamples of a number known to be off would read as a precision it lacks
+    x = torch.randn(200, 50, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    biased = entropy(x, ci=0.95, n_boot=10)
+    assert biased.status == "biased" and biased.ci is None and biased.level is None
+    degenerate = entropy(torch.cat([x[:, :3], x[:, :3]], 1), ci=0.95, n_boot=10)
+    assert degenerate.status == "degenerate" and degenerate.ci is None
+    ok = entropy(x[:, :2], ci=0.95, n_boot=10)
+    assert ok.status == "ok" and ok.ci is not None and ok.ci[0] < ok.value < ok.ci[1]
+
+
+def test_negative_estimate_of_a_nonnegative_quantity_keeps_its_interval() -> None:
+    # the interval is what tells "consistent with 0" (biased, read as ≈ 0) from "invalid"
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((300, 1)), rng.standard_normal((300, 1))
+    values = [infoprobe.mutual_information(x, y, seed=s, ci=0.95, n_boot=10) for s in range(6)]
+    negative = [e for e in values if e.value < 0]
+    assert negative, [e.value for e in values]
+    assert all(e.ci is not None and e.status in ("biased", "invalid") for e in negative)
+
+
 def test_estimate_behaves_like_a_number() -> None:
     est = entropy(np.random.default_rng(0).standard_normal((300, 2)), method="gaussian")
     assert isinstance(est, Estimate)

@@ -22,7 +22,7 @@ The goal (issue 13): coverage ≥ 90 % in every cell whose estimates are "ok"; c
 cannot reach it must carry a non-ok status. ``goal_met`` records it per cell: the cell's
 modal status is not "ok", or its coverage is ≥ 0.90.
 
-    python benchmarks/coverage.py [--quick] [--trials 60] [--n-boot 30] [--out benchmarks/results/coverage.json]
+    python benchmarks/interval_coverage.py [--quick] [--trials 60] [--n-boot 30] [--out benchmarks/results/interval_coverage.json]
 """
 
 from __future__ import annotations

@@ -66,6 +66,16 @@ def histogram_counts(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
     core shared by `histogram_entropy` and the streaming `RunningHistogram`.
     """
     flat = values.reshape(-1).to(edges.dtype)
+    if flat.device.type == "cpu" and edges.device.type == "cpu":
+        # numpy's own binning (sorted blocks searched by the edges) is the reference semantics
+        # and ~10x faster than the bucketize below on millions of pooled values
+        counts = np.histogram(flat.numpy(), bins=edges.numpy())[0]
+        return torch.from_numpy(counts).to(torch.float64)
+    return _bucketize_counts(flat, edges)
+
+
+def _bucketize_counts(flat: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """`histogram_counts` on any device (numpy's rules: right edge of the last bin included)."""
     bins = edges.numel() - 1
     index = torch.bucketize(flat, edges, right=True) - 1
     index = torch.where(flat == edges[-1], torch.full_like(index, bins - 1), index)

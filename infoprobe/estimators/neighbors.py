@@ -53,10 +53,14 @@ __all__ = [
 
 Metric = Literal["euclidean", "chebyshev"]
 METHODS = ("auto", "sort", "tree", "brute")
-#: largest d searched by the KD-tree on the CPU (Euclidean); above it the blocked GEMM (measured)
-TREE_MAX_D = 12
-#: largest d searched by the KD-tree on the CPU (max-norm); above it blocked ``cdist(p=inf)``
-TREE_MAX_D_MAXNORM = 20
+#: largest d searched by the KD-tree on the CPU (Euclidean); above it the blocked GEMM. Measured
+#: (benchmarks/results/estimators.json, "crossover", idle 2-core machine): the tree wins at d = 8,
+#: the GEMM from d = 12 at n = 5,000 and 20,000, and the d = 10 tree cells (0.12 s at n = 5,000)
+#: are slower than the GEMM at d = 20 (0.05 s)
+TREE_MAX_D = 9
+#: largest d searched by the KD-tree on the CPU (max-norm); above it blocked ``cdist(p=inf)``.
+#: Measured: brute force wins from d = 16 at n = 5,000 and from d = 20 at n = 20,000
+TREE_MAX_D_MAXNORM = 16
 
 
 def search_method(d: int, device: torch.device, *, metric: Metric = "euclidean") -> str:

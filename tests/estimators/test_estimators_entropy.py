@@ -86,6 +86,20 @@ def test_histogram_matches_numpy_binning_float32() -> None:
     assert entropy(x, method="histogram", bins=37).value == pytest.approx(scipy.stats.entropy(counts), abs=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_binning_matches_numpy_on_edges_and_outside(dtype: torch.dtype) -> None:
+    # the bucketize path (CUDA) and numpy's binning (CPU) count alike: 8-bit values that fall on
+    # edges, the last edge counted in the last bin, values outside the range dropped
+    from infoprobe.estimators.histogram import _bucketize_counts, histogram_counts
+
+    values = torch.cat([torch.arange(256, dtype=torch.float64) / 255, torch.tensor([-0.1, 1.0, 1.5])]).to(dtype)
+    for bins, (lo, hi) in ((100, (0.0, 1.0)), (256, (0.0, 1.0)), (7, (0.2, 0.6))):
+        edges = torch.from_numpy(np.histogram_bin_edges(np.array([lo, hi], dtype=values.numpy().dtype), bins=bins))
+        expected = np.histogram(values.numpy().astype(edges.numpy().dtype), bins=edges.numpy())[0]
+        assert np.array_equal(_bucketize_counts(values.to(edges.dtype), edges).numpy(), expected)
+        assert np.array_equal(histogram_counts(values, edges).numpy(), expected)
+
+
 def test_binned_on_discrete_patterns_is_exact_plugin() -> None:
     rng = np.random.default_rng(1)
     rows = rng.integers(0, 3, size=(500, 2))

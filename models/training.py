@@ -245,6 +245,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     recipe: Mapping[str, Any] | None = None,
+    checkpoint_every: float | None = 600.0,
 ) -> TrainResult:
     """Train a zoo model by its ``loss`` with its default recipe; every given option overrides it.
 
@@ -265,6 +266,10 @@ def train(
         resume: continue from ``out/checkpoint.pt`` if it exists (model, optimizer, scheduler,
             scaler, RNG, epoch and step); start afresh otherwise.
         progress: show a tqdm progress bar (rank 0 only).
+        checkpoint_every: seconds between mid-epoch checkpoints (at a step boundary, single
+            process only), so that a kill that leaves no time to save (SIGKILL, a lost machine)
+            loses at most that much of a long epoch; None saves only at epoch ends and on
+            interruption.
 
     Returns:
         :class:`TrainResult` with the trained model (on ``device``, in train mode).
@@ -273,7 +278,7 @@ def train(
     try:
         return _train(model, train_data, test_data=test_data, device=dev, dist_info=dist_info,
                       amp=amp, seed=seed, subset=subset, test_subset=test_subset, out=out,
-                      resume=resume, progress=progress,
+                      resume=resume, progress=progress, checkpoint_every=checkpoint_every,
                       overrides={"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                  "optimizer": optimizer, "betas": betas, "eps": eps,
                                  "weight_decay": weight_decay, "milestones": milestones,
@@ -289,6 +294,7 @@ def _train(
     model: nn.Module, train_data: Any, *, test_data: Any, device: torch.device, dist_info: _Dist,
     amp: bool, seed: int, subset: int | None, test_subset: int | None,
     out: str | os.PathLike[str] | None, resume: bool, progress: bool, overrides: dict[str, Any],
+    checkpoint_every: float | None = None,
 ) -> TrainResult:
     recipe = resolve_recipe(model, overrides)
     if amp and device.type != "cuda":
@@ -364,6 +370,7 @@ def _train(
     mutating = False
     step_rng: dict[str, Any] | None = None
     rates: list[float] = []
+    last_save = time.perf_counter()
 
     def save(final: bool, rng_now: dict[str, Any] | None = None) -> None:
         """Write the checkpoint (rank 0); every rank must call it, as it gathers their RNG states."""
@@ -427,6 +434,10 @@ def _train(
                 seen += batch_idx.numel()
                 position["step"] = step + 1
                 mutating, step_rng = False, None
+                if (checkpoint_every is not None and world == 1
+                        and time.perf_counter() - last_save >= checkpoint_every):
+                    save(final=False)  # between steps: the RNG now is the next step's
+                    last_save = time.perf_counter()
                 rate = seen / max(time.perf_counter() - t0, 1e-9)
                 loss_now = float(terms["loss"].detach())
                 bar.set_postfix(loss=f"{loss_now:.4g}", img_s=f"{rate:.0f}", refresh=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -153,6 +154,37 @@ def test_resume_after_interruption_mid_epoch_matches_uninterrupted(factory, digi
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     full_rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [r["train_loss"] for r in rows] == pytest.approx([r["train_loss"] for r in full_rows], abs=1e-6)
+
+
+def test_mid_epoch_checkpoints_survive_a_kill_with_no_time_to_save(digits, tmp_path) -> None:
+    # a SIGKILL runs no handler: what is on disk then is the last periodic checkpoint. Copy the
+    # files as they are at step 3 of epoch 2 (before the interruption handler could write) and
+    # resume from the copy.
+    def factory() -> nn.Module:
+        return models.build("classical-ae", dataset="digits")
+
+    full = _run(factory, digits, tmp_path / "full", epochs=2)
+    calls = {"n": 0}
+
+    def kill(module: nn.Module, inputs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 7:  # 4 batches per epoch (batch 64): step 3 of epoch 2
+            shutil.copytree(tmp_path / "cut", tmp_path / "killed")
+            raise KeyboardInterrupt("simulated kill")
+
+    torch.manual_seed(123)
+    model = factory()
+    handle = model.encoder.register_forward_pre_hook(kill)
+    with pytest.raises(KeyboardInterrupt, match="simulated kill"):
+        train(model, digits, out=tmp_path / "cut", progress=False, seed=7, batch_size=64, epochs=2,
+              checkpoint_every=0)
+    handle.remove()
+    state = load(tmp_path / "killed" / "checkpoint.pt").state
+    assert state is not None and (state["epoch"], state["step"]) == (1, 2)
+    torch.manual_seed(999)
+    resumed = factory()
+    train(resumed, digits, out=tmp_path / "killed", progress=False, seed=7, batch_size=64, epochs=2, resume=True)
+    _assert_same(_params(resumed), full)
 
 
 def test_resume_at_epoch_end_with_more_epochs_matches_uninterrupted(digits, tmp_path) -> None:

@@ -55,6 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="model option, e.g. --set fc_hidden=256 (repeatable)")
     parser.add_argument("--recipe", action="append", metavar="KEY=VALUE", dest="recipe_options",
                         help="recipe entry, e.g. --recipe milestones=[8,10] --recipe optimizer=sgd")
+    parser.add_argument("--checkpoint-every", type=float, default=600.0, metavar="SECONDS",
+                        help="also checkpoint mid-epoch at most every SECONDS (default 600), so a hard kill "
+                             "loses at most that much; 0 = after every step")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
 
 
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             lr=args.lr, device=args.device, amp=args.amp, seed=args.seed, subset=args.subset,
             test_subset=args.test_subset, out=out, resume=args.resume,
             progress=not args.no_progress and sys.stderr.isatty(),  # a bar in a log file is noise
-            recipe=_key_values(args.recipe_options, "--recipe"),
+            recipe=_key_values(args.recipe_options, "--recipe"), checkpoint_every=args.checkpoint_every,
         )
     finally:
         signal.signal(signal.SIGTERM, previous)

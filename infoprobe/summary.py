@@ -35,7 +35,9 @@ MEANING = (
      "The Gaussian and kNN entropies, the kNN KL and the KSG mutual information treat each sample as one "
      "point in d dimensions. With n samples they are only trustworthy when n is large compared with d "
      "(about 100·d for kNN, 10·d for the Gaussian fit); otherwise they are marked B. Layers after a "
-     "k-dimensional bottleneck live on a ≤ k-dimensional set, so their differential entropy is −∞ (D)."),
+     "k-dimensional bottleneck live on a ≤ k-dimensional set, so their differential entropy is −∞ (D). A "
+     "value marked B or D has no interval: the spread of resamples would show how much it varies, not how "
+     "far it is from the truth."),
     ("I(X; T) needs a resolution",
      "For a deterministic, injective layer T = f(X) the mutual information I(X; T) is infinite. The "
      "noisy-channel estimate I(X; T + ε) adds Gaussian noise of a stated size (a fraction of the layer's "

@@ -64,7 +64,9 @@ from torch import Tensor, nn
 import models
 from analyses.callahan2021 import DISCUSSION_MARK
 from analyses.pie_diagnosis import measure, train_by_epoch
+from infoprobe import checkpoint
 from infoprobe.data import ImageData, load_dataset
+from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 from infoprobe.quality import (
     ReferenceClassifier,
@@ -155,6 +157,9 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
                           measure_fn=lambda m: measure(m, curve_data, classifier, pie=False, seed=args.seed),
                           test_data=test_data, device=args.device, seed=args.seed, subset=args.subset,
                           test_subset=args.test_subset)
+    if len(curve) >= recipe["epochs"]:  # nothing left to train: the weights come from the checkpoint
+        model.load_state_dict(checkpoint.load(out).state_dict)
+        model.to(resolve_device(args.device))
     for row in rows:
         if curve and row["epoch"] <= curve[-1]["epoch"]:
             continue
@@ -304,7 +309,8 @@ def curve_panels(training: dict[str, dict[str, Any]], ceiling: float, path: Path
     import matplotlib.pyplot as plt
 
     names = list(training)
-    fig, axes = plt.subplot_mosaic([names, ["cc"] * len(names)], figsize=(2.6 * len(names), 6.5),
+    layout: list[Any] = [names, ["cc"] * len(names)]
+    fig, axes = plt.subplot_mosaic(layout, figsize=(2.6 * len(names), 6.5),
                                    height_ratios=[1, 1.3])
     for name in names:
         curve = training[name]["curve"]
@@ -369,7 +375,7 @@ def run(args: argparse.Namespace, folder: Path, argv: list[str] | None) -> int:
     reduced: dict[float, np.ndarray] = {}
     paths: dict[float, np.ndarray] = {}
     codes: dict[float, Tensor] = {}
-    common = {"args": args, "folder": folder, "classifier": classifier, "curve_data": curve_data}
+    common: dict[str, Any] = {"args": args, "folder": folder, "classifier": classifier, "curve_data": curve_data}
     for sigma in args.sigmas:
         name = f"PIE σ={sigma:g}"
         model = cast(PIE, models.build("pie", dataset="mnist", sigma=sigma))

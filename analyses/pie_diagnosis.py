@@ -19,14 +19,18 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 import models
 from infoprobe.data import load_dataset
 from infoprobe.quality import class_consistency, confident_fraction, fit_reference_classifier
+
+__all__ = ["main", "measure", "train_by_epoch"]
 
 
 def _value(text: str) -> Any:
@@ -60,24 +64,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 @torch.no_grad()
 def measure(model: Any, test: Any, classifier: Any, *, pie: bool, seed: int) -> dict[str, float]:
+    """Recon MSE per pixel and class-consistency on ``test``; for a PIE also its test loss on the
+    first 500 images and the confident fractions of 1,000 samples at T = 1 and 0.5."""
     model.eval()
+    device = model.device
     x, y = test.images, test.labels
-    rec = torch.cat([model.reconstruct(x[i:i + 500]) for i in range(0, len(x), 500)])
+    rec = torch.cat([model.reconstruct(x[i:i + 500].to(device)).cpu() for i in range(0, len(x), 500)])
     out = {"recon_mse": float((rec.clamp(0, 1) - x).pow(2).mean()),
            "class_consistency": class_consistency(classifier, rec, y)}
     if pie:
         torch.manual_seed(seed)
-        out["test_loss"] = float(model.loss(x[:500])["loss"])
+        out["test_loss"] = float(model.loss(x[:500].to(device))["loss"])
         for t in (1.0, 0.5):
-            g = torch.Generator().manual_seed(seed)
-            out[f"confident_T{t:g}"] = confident_fraction(classifier, model.sample(1000, temperature=t, generator=g))
+            g = torch.Generator(device=device).manual_seed(seed)
+            samples = model.sample(1000, temperature=t, generator=g).cpu()
+            out[f"confident_T{t:g}"] = confident_fraction(classifier, samples)
     model.train()
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def train_by_epoch(model: nn.Module, train_data: Any, *, epochs: int, out: Path,
+                   measure_fn: Callable[[nn.Module], dict[str, float]], first_epoch: int = 1,
+                   **options: Any) -> Iterator[dict[str, Any]]:
+    """Train ``model`` one epoch at a time and yield one row per epoch: ``measure_fn(model)`` after it.
+
+    Each epoch is a call of :func:`models.training.train` with ``epochs=e`` that resumes from the
+    checkpoint ``out`` (a ``.pt`` path), so the run equals one uninterrupted ``train`` call (its
+    data order and RNG are restored) and can be stopped and continued from ``first_epoch``.
+    ``options`` go to ``train`` (``test_data``, ``subset``, ``seed``, ``lr``, ...). A row holds
+    ``epoch`` (the epochs done), ``seconds`` (wall time of training and measuring),
+    ``train_loss`` and, with ``test_data``, ``test_loss`` as the trainer logged them, then the
+    measurements.
+    """
     from models.training import train
 
+    for epoch in range(first_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        result = train(model, train_data, epochs=epoch, out=out, resume=True, progress=False, **options)
+        logged = {r["epoch"]: r for r in result.history}.get(result.epochs_done, {})
+        row: dict[str, Any] = {"epoch": result.epochs_done}
+        row.update({k: logged[k] for k in ("train_loss", "test_loss") if k in logged})
+        row.update(measure_fn(model))
+        row["seconds"] = time.perf_counter() - t0
+        yield row
+
+
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     train_data = load_dataset("mnist", split="train", root=args.data_root)
@@ -91,15 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         model = models.build("classical-ae", dataset="mnist", bottleneck=10)
     print(json.dumps({"tag": args.tag, "model": args.model, "sigma": args.sigma, "set": config,
                       "lr": args.lr, "subset": args.subset, "ceiling": classifier.accuracy}), flush=True)
+    pie = args.model == "pie"
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.out if args.out is not None else Path(tmp) / "model.pt"
-        for epoch in range(args.first_epoch, args.epochs + 1):
-            t0 = time.perf_counter()
-            result = train(model, train_data, epochs=epoch, lr=args.lr, batch_size=args.batch_size,
-                           seed=args.seed, subset=args.subset, out=ckpt, resume=True, progress=False)
-            row = {"tag": args.tag, "epoch": epoch, "seconds": round(time.perf_counter() - t0, 1),
-                   "train_loss": result.final.get("train_loss")}
-            row.update(measure(model, test, classifier, pie=args.model == "pie", seed=args.seed))
+        rows = train_by_epoch(model, train_data, epochs=args.epochs, out=ckpt, first_epoch=args.first_epoch,
+                              measure_fn=lambda m: measure(m, test, classifier, pie=pie, seed=args.seed),
+                              lr=args.lr, batch_size=args.batch_size, seed=args.seed, subset=args.subset)
+        for row in rows:
+            row = {"tag": args.tag, **row}
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     return 0
 

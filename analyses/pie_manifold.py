@@ -21,6 +21,13 @@ every model (ceiling: its accuracy on real test images) and the fraction of samp
 one class with probability ≥ 0.9. Class separation of the codes is the 10-nearest-neighbour
 accuracy of their 2-d UMAP embedding (5-fold cross-validation; chance 0.1).
 
+Learning curves. Every model is trained one epoch at a time
+(:func:`analyses.pie_diagnosis.train_by_epoch`); after each epoch its test loss and the
+class-consistency of its test reconstructions are recorded (``<tag>.curve.jsonl`` beside the
+checkpoint, the JSON's ``training``, ``figures/pie_learning_curves.png``), and :func:`plateau`
+states from the curve whether it has flattened. The Markdown page is re-rendered from the
+numbers; text below ``DISCUSSION_MARK`` (the hand-written readings) is kept.
+
 σ values: the paper compares three but its values did not survive in the text (one run uses
 "σ = 3"). For pixels in [0, 1] we use σ ∈ {0.01, 0.1, 1}: a tight, a medium and a loose
 constraint (σ = 1 makes the dropped variables as wide as the kept standard-normal code), which
@@ -30,6 +37,8 @@ Usage (from the repository root)::
 
     python -m analyses.pie_manifold --data-root ../shared/data            # paper-scale recipe
     python -m analyses.pie_manifold --data-root ../shared/data --quick    # CPU, reduced scale
+    python -m analyses.pie_manifold --data-root ../shared/data --quick --epochs 30 30 8 \\
+        --checkpoints runs/pie --resume                                    # epochs per σ; resumable
 
 ``--quick`` trains on a 10,000-image subset for a few epochs; the scale used is written next to
 every number. Uses only the public API: ``models.build``, ``models.training.train``,
@@ -42,7 +51,9 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -51,7 +62,12 @@ import torch
 from torch import Tensor, nn
 
 import models
+from analyses.callahan2021 import DISCUSSION_MARK
+from analyses.pie_diagnosis import measure, train_by_epoch
+from infoprobe import checkpoint
 from infoprobe.data import ImageData, load_dataset
+from infoprobe.device import resolve_device
+from infoprobe.errors import InfoprobeError
 from infoprobe.quality import (
     ReferenceClassifier,
     class_consistency,
@@ -64,6 +80,10 @@ from models.pie import PIE
 ROOT = Path(__file__).resolve().parents[1]
 SIGMAS = (0.01, 0.1, 1.0)
 N_SHARPNESS = 10_000
+PLATEAU_FRACTION = 0.2  # the late window: the last 20 % of the epochs
+PLATEAU_TOLERANCE = 0.05  # plateau: at most 5 % of the net change made in that window
+
+__all__ = ["curve_row", "fit", "main", "plateau", "run"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -74,8 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="reduced scale for a CPU: subset, few epochs")
     p.add_argument("--sigmas", type=float, nargs=3, default=SIGMAS, help="three σ values")
     p.add_argument("--temperature", type=float, default=0.5, help="reduced sampling temperature")
-    p.add_argument("--epochs", type=int, default=None, help="PIE epochs (default: recipe, or 3 with --quick)")
+    p.add_argument("--epochs", type=int, nargs="+", default=None,
+                   help="PIE epochs: one value, or one per σ (default: recipe, or 3 with --quick)")
     p.add_argument("--baseline-epochs", type=int, default=None, help="VAE/WAE epochs (default: recipe, or 3 with --quick)")
+    p.add_argument("--reference-epochs", type=int, default=None,
+                   help="epochs of the classical AE with a 10-d code (default: its recipe, or --baseline-epochs with --quick)")
     p.add_argument("--subset", type=int, default=None, help="training images (default: all, or 10000 with --quick)")
     p.add_argument("--test-subset", type=int, default=None,
                    help="test images the trainer evaluates each epoch (default: all, 2000 with --quick)")
@@ -89,30 +112,95 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     args = p.parse_args(argv)
     if args.quick:
-        args.epochs = 3 if args.epochs is None else args.epochs
+        args.epochs = [3] if args.epochs is None else args.epochs
         args.baseline_epochs = 3 if args.baseline_epochs is None else args.baseline_epochs
+        args.reference_epochs = args.baseline_epochs if args.reference_epochs is None else args.reference_epochs
         args.subset = 10_000 if args.subset is None else args.subset
         args.umap_points = 2_000 if args.umap_points is None else args.umap_points
         args.test_subset = 2_000 if args.test_subset is None else args.test_subset
     args.umap_points = 10_000 if args.umap_points is None else args.umap_points
+    epochs = [None] if args.epochs is None else args.epochs
+    if len(epochs) not in (1, len(args.sigmas)):
+        p.error(f"--epochs takes one value or one per σ ({len(args.sigmas)}), got {len(epochs)}")
+    args.pie_epochs = dict(zip(args.sigmas, epochs * len(args.sigmas) if len(epochs) == 1 else epochs, strict=True))
     return args
 
 
 # --- training ---------------------------------------------------------------------------------
 
 
-def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *,
-        epochs: int | None, args: argparse.Namespace, tag: str) -> tuple[M, float]:
-    """Train ``model`` with the zoo's trainer; returns it (in eval mode) and the wall time in s."""
-    from models.training import train
+def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epochs: int | None,
+        args: argparse.Namespace, tag: str, folder: Path, classifier: ReferenceClassifier,
+        curve_data: ImageData) -> tuple[M, dict[str, Any]]:
+    """Train ``model`` with the zoo's trainer, one epoch at a time, measuring after each epoch.
 
-    out = args.checkpoints / f"{tag}.pt" if args.checkpoints is not None else None
-    start = time.perf_counter()
-    print(f"[pie_manifold] training {tag} ({name}) ...", flush=True)
-    train(model, train_data, test_data=test_data, epochs=epochs, device=args.device,
-          seed=args.seed, subset=args.subset, test_subset=args.test_subset, out=out, resume=args.resume, progress=False)
+    The learning curve has one row per epoch: the trainer's train and test loss (on the
+    ``--test-subset`` images) and the reconstruction MSE and class-consistency on ``curve_data``
+    (:func:`analyses.pie_diagnosis.measure`). Checkpoint ``<tag>.pt`` and curve
+    ``<tag>.curve.jsonl`` live in ``folder``; with ``--resume`` both are continued. Returns the
+    model (in eval mode) and its training record: epochs, batch size, optimizer steps, seconds
+    (summed over the curve, so it spans resumed invocations), the curve and its plateau readings.
+    """
+    from models.training import resolve_recipe
+
+    recipe = resolve_recipe(model, {"epochs": epochs})
+    out, curve_path = folder / f"{tag}.pt", folder / f"{tag}.curve.jsonl"
+    curve: list[dict[str, Any]] = []
+    if args.resume and curve_path.is_file() and out.is_file():
+        curve = [json.loads(line) for line in curve_path.read_text().splitlines() if line.strip()]
+    else:
+        out.unlink(missing_ok=True)
+        curve_path.write_text("")
+    print(f"[pie_manifold] training {tag} ({name}) to {recipe['epochs']} epochs, from epoch {len(curve) + 1} ...",
+          flush=True)
+    rows = train_by_epoch(model, train_data, epochs=recipe["epochs"], out=out, first_epoch=len(curve) + 1,
+                          measure_fn=lambda m: measure(m, curve_data, classifier, pie=False, seed=args.seed),
+                          test_data=test_data, device=args.device, seed=args.seed, subset=args.subset,
+                          test_subset=args.test_subset)
+    if len(curve) >= recipe["epochs"]:  # nothing left to train: the weights come from the checkpoint
+        model.load_state_dict(checkpoint.load(out).state_dict)
+        model.to(resolve_device(args.device))
+    for row in rows:
+        if curve and row["epoch"] <= curve[-1]["epoch"]:
+            continue
+        curve.append(row)
+        with curve_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        print(f"[pie_manifold] {tag} epoch {row['epoch']}: test loss {row.get('test_loss', float('nan')):.4g}, "
+              f"class-consistency {row['class_consistency']:.3f}, {row['seconds']:.0f} s", flush=True)
     model.eval()
-    return model, time.perf_counter() - start
+    n_train = min(args.subset or len(train_data), len(train_data))
+    record: dict[str, Any] = {
+        "epochs": len(curve), "batch_size": recipe["batch_size"],
+        "steps": len(curve) * -(-n_train // recipe["batch_size"]),
+        "seconds": round(sum(r["seconds"] for r in curve), 1), "curve": curve,
+        "plateau": {key: plateau([r[key] for r in curve]) for key in ("test_loss", "class_consistency")
+                    if len(curve) >= 3 and all(key in r for r in curve)},
+    }
+    return model, record
+
+
+def plateau(values: Sequence[float], *, fraction: float = PLATEAU_FRACTION,
+            tolerance: float = PLATEAU_TOLERANCE) -> dict[str, Any]:
+    """Whether a learning curve has flattened: the share of its net change made at its end.
+
+    ``values`` holds one metric per epoch (a loss or an accuracy: the direction does not matter).
+    The late window is the last ``w = max(1, round(fraction · (n − 1)))`` epoch-to-epoch steps;
+    ``late_share = (v[-1] − v[-1-w]) / (v[-1] − v[0])`` is the part of the net change from the
+    first to the last epoch made in that window (``fraction`` for a straight line, near 0 for a
+    flattened curve, negative when the end moves back). ``plateau`` is ``late_share ≤ tolerance``.
+    A curve with no net change has ``late_share`` 0 (NaN if its end still moves).
+    """
+    v = [float(x) for x in values]
+    if len(v) < 3 or not all(np.isfinite(v)):
+        raise InfoprobeError(f"A plateau needs a finite curve of at least 3 epochs, got {v}; train longer.")
+    if not 0.0 < fraction < 1.0:
+        raise InfoprobeError(f"fraction must be in (0, 1), got {fraction}.")
+    w = max(1, round(fraction * (len(v) - 1)))
+    net, late = v[-1] - v[0], v[-1] - v[-1 - w]
+    share = late / net if net != 0 else (0.0 if late == 0 else float("nan"))
+    return {"epochs": len(v), "window": w, "net_change": net, "late_change": late, "late_share": share,
+            "tolerance": tolerance, "plateau": bool(share <= tolerance)}
 
 
 @torch.no_grad()
@@ -213,6 +301,38 @@ def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed:
     return separation
 
 
+def curve_panels(training: dict[str, dict[str, Any]], ceiling: float, path: Path) -> None:
+    """Learning curves: each model's test loss (own units, own panel) and all class-consistencies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(training)
+    layout: list[Any] = [names, ["cc"] * len(names)]
+    fig, axes = plt.subplot_mosaic(layout, figsize=(2.6 * len(names), 6.5),
+                                   height_ratios=[1, 1.3])
+    for name in names:
+        curve = training[name]["curve"]
+        epochs = [r["epoch"] for r in curve]
+        axes[name].plot(epochs, [r.get("test_loss", float("nan")) for r in curve], marker=".")
+        axes[name].set_title(name, fontsize=9)
+        axes[name].set_xlabel("epoch", fontsize=8)
+        axes[name].tick_params(labelsize=7)
+        axes["cc"].plot(epochs, [r["class_consistency"] for r in curve], marker=".", label=name)
+    axes[names[0]].set_ylabel("test loss\n(model's own units)", fontsize=8)
+    axes["cc"].axhline(ceiling, color="k", ls="--", lw=1, label=f"ceiling (classifier acc. {ceiling:.3f})")
+    axes["cc"].axhline(0.8, color="grey", ls=":", lw=1, label="goal 0.80")
+    axes["cc"].set_xlabel("epoch")
+    axes["cc"].set_ylabel("reconstruction class-consistency")
+    axes["cc"].set_ylim(0, 1)
+    axes["cc"].legend(fontsize=8, ncol=2, loc="lower right")
+    fig.suptitle("Learning curves (per-epoch test loss; class-consistency of test reconstructions)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def recon_consistency(model: nn.Module, data: ImageData, classifier: ReferenceClassifier) -> float:
     """Reconstruction class-consistency of ``model`` on ``data`` (see ``infoprobe.quality``)."""
     recon = batched(model.reconstruct, data.images, device=model.device)  # type: ignore[operator, arg-type]
@@ -224,6 +344,15 @@ def recon_consistency(model: nn.Module, data: ImageData, classifier: ReferenceCl
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.checkpoints is not None:
+        args.checkpoints.mkdir(parents=True, exist_ok=True)
+        return run(args, args.checkpoints, argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        return run(args, Path(tmp), argv)
+
+
+def run(args: argparse.Namespace, folder: Path, argv: list[str] | None) -> int:
+    """Train every model (checkpoints and curves in ``folder``), draw the figures, write the report."""
     started = time.perf_counter()
     command = "python -m analyses.pie_manifold " + shlex.join(sys.argv[1:] if argv is None else argv)
     torch.manual_seed(args.seed)
@@ -231,30 +360,30 @@ def main(argv: list[str] | None = None) -> int:
     test_data = load_dataset("mnist", split="test", root=args.data_root)
     args.figures.mkdir(parents=True, exist_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    if args.checkpoints is not None:
-        args.checkpoints.mkdir(parents=True, exist_ok=True)
 
     classifier = fit_reference_classifier(train_data, test_data, seed=args.seed)
+    curve_data = test_data.subset(args.test_subset or len(test_data), seed=args.seed)
     shown = test_data.images[:16]
     pairs = test_data.images[16:22], test_data.images[22:28]
     umap_x = test_data.subset(args.umap_points, seed=args.seed)
     pies: dict[float, PIE] = {}
     report: dict[str, Any] = {"command": command, "pie": {}, "sharpness": {}, "timing_s": {},
                               "classifier": {"accuracy": classifier.accuracy, "n_train": classifier.n_train},
-                              "class_consistency": {}, "confident": {}, "umap_knn_accuracy": {}}
+                              "class_consistency": {}, "confident": {}, "umap_knn_accuracy": {}, "training": {}}
     recon: dict[float, np.ndarray] = {}
     samples: dict[float, np.ndarray] = {}
     reduced: dict[float, np.ndarray] = {}
     paths: dict[float, np.ndarray] = {}
     codes: dict[float, Tensor] = {}
+    common: dict[str, Any] = {"args": args, "folder": folder, "classifier": classifier, "curve_data": curve_data}
     for sigma in args.sigmas:
+        name = f"PIE σ={sigma:g}"
         model = cast(PIE, models.build("pie", dataset="mnist", sigma=sigma))
-        model, seconds = fit("pie", model, train_data, test_data, epochs=args.epochs, args=args,
-                             tag=f"pie_sigma{sigma:g}")
+        model, report["training"][name] = fit("pie", model, train_data, test_data, epochs=args.pie_epochs[sigma],
+                                              tag=f"pie_sigma{sigma:g}", **common)
         pies[sigma] = model
-        report["timing_s"][f"pie σ={sigma:g}"] = round(seconds, 1)
         report["pie"][f"{sigma:g}"] = pie_test_metrics(model, test_data)
-        report["class_consistency"][f"PIE σ={sigma:g}"] = recon_consistency(model, umap_x, classifier)
+        report["class_consistency"][name] = recon_consistency(model, umap_x, classifier)
         device = model.device
         with torch.no_grad():
             rec = model.reconstruct(shown.to(device)).cpu()
@@ -280,31 +409,36 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float, float]] = [
         ("True (MNIST test images)", sharpness(true_images), confident_fraction(classifier, true_images))
     ]
-    for name in ("vae", "wae"):
-        baseline, seconds = fit(name, models.build(name, dataset="mnist"), train_data, test_data,
-                                epochs=args.baseline_epochs, args=args, tag=name)
-        report["timing_s"][name] = round(seconds, 1)
-        report["class_consistency"][name.upper()] = recon_consistency(baseline, umap_x, classifier)
+    for kind in ("vae", "wae"):
+        baseline, report["training"][kind.upper()] = fit(
+            kind, models.build(kind, dataset="mnist"), train_data, test_data, epochs=args.baseline_epochs,
+            tag=kind, **common)
+        report["class_consistency"][kind.upper()] = recon_consistency(baseline, umap_x, classifier)
         images = generate(baseline, N_SHARPNESS, seed=args.seed).clamp(0, 1)
-        rows.append((name.upper(), sharpness(images), confident_fraction(classifier, images)))
-    reference, seconds = fit("classical-ae", models.build("classical-ae", dataset="mnist", bottleneck=10),
-                             train_data, test_data, epochs=args.baseline_epochs, args=args, tag="classical_ae10")
-    report["timing_s"]["classical-ae (10-d)"] = round(seconds, 1)
-    report["class_consistency"]["classical AE (10-d code)"] = recon_consistency(reference, umap_x, classifier)
+        rows.append((kind.upper(), sharpness(images), confident_fraction(classifier, images)))
+    name = "classical AE (10-d code)"
+    reference, report["training"][name] = fit(
+        "classical-ae", models.build("classical-ae", dataset="mnist", bottleneck=10), train_data, test_data,
+        epochs=args.reference_epochs, tag="classical_ae10", **common)
+    report["class_consistency"][name] = recon_consistency(reference, umap_x, classifier)
     for sigma, pie in pies.items():
         for t in (1.0, args.temperature):
             images = generate(pie, N_SHARPNESS, temperature=t, seed=args.seed).clamp(0, 1)
             rows.append((f"PIE σ={sigma:g}, T={t:g}", sharpness(images), confident_fraction(classifier, images)))
+    curve_panels(report["training"], classifier.accuracy, f / "pie_learning_curves.png")
     report["sharpness"] = {name: value for name, value, _ in rows}
     report["confident"] = {name: value for name, _, value in rows}
-    report["timing_s"]["total run"] = round(time.perf_counter() - started, 1)
+    report["timing_s"] = {name: rec["seconds"] for name, rec in report["training"].items()}
+    report["timing_s"]["this invocation"] = round(time.perf_counter() - started, 1)
     write_report(args, report, rows)
     return 0
 
 
 def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tuple[str, float, float]]) -> None:
-    scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: "
-             f"{args.epochs or 'recipe default'}; VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; "
+    pie_epochs = ", ".join(f"σ={s:g}: {e or 'recipe default'}" for s, e in args.pie_epochs.items())
+    scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: {pie_epochs}; "
+             f"VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; classical AE epochs: "
+             f"{args.reference_epochs or 'recipe default'}; "
              f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
              f"device: {args.device}; seed {args.seed}; UMAP on {args.umap_points} test codes; "
              f"sharpness over {N_SHARPNESS:,} images per row")
@@ -356,14 +490,52 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
           f"{m['logdet']:.3f} | {m['residual_rms']:.4f} | {m['recon_mse']:.4f} |"
           for s, m in report["pie"].items()],
         "",
-        "Wall time (s): " + ", ".join(f"{k}: {v}" for k, v in report["timing_s"].items()),
+        "## Learning curves",
+        "",
+        "One row per model; the per-epoch curves are in the JSON (`training`) and "
+        "`figures/pie_learning_curves.png`. Test loss: the model's own objective on the "
+        f"{args.test_subset or 10_000} per-epoch test images (PIE: nats per pixel; units differ "
+        "between models). Class-consistency per epoch on the same images. Late share: the part of "
+        "the net change (first → last epoch) made over the last "
+        f"{PLATEAU_FRACTION:.0%} of the epochs (`plateau`): {PLATEAU_FRACTION:.0%} for a straight "
+        f"line, ≈ 0 when flat; plateau when ≤ {PLATEAU_TOLERANCE:g}.",
+        "",
+        "| model | epochs | steps (batch) | train wall (s) | test loss first → last | late share | "
+        "class-consistency first → last | late share | plateau (loss / class-consistency) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[curve_row(name, rec) for name, rec in report["training"].items()],
+        "",
+        "Wall time (s; training and per-epoch measuring, summed over the curve): "
+        + ", ".join(f"{k}: {v}" for k, v in report["timing_s"].items()),
         "",
         "Figures: `figures/pie_reconstructions.png`, `figures/pie_samples.png`, "
-        "`figures/pie_samples_reduced.png`, `figures/pie_interpolations.png`, `figures/pie_umap.png`.",
+        "`figures/pie_samples_reduced.png`, `figures/pie_interpolations.png`, `figures/pie_umap.png`, "
+        "`figures/pie_learning_curves.png`.",
         "",
     ]
-    (args.results / "pie_manifold.md").write_text("\n".join(lines), encoding="utf-8")
+    page = args.results / "pie_manifold.md"
+    text = page.read_text(encoding="utf-8") if page.is_file() else ""
+    kept = text.split(DISCUSSION_MARK, 1)[1].lstrip("\n") if DISCUSSION_MARK in text else ""
+    page.write_text("\n".join(lines) + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""), encoding="utf-8")
     (args.results / "pie_manifold.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+
+
+def curve_row(name: str, record: dict[str, Any]) -> str:
+    """One Markdown row of the learning-curve table."""
+    curve, readings = record["curve"], record["plateau"]
+
+    def ends(key: str, fmt: str) -> str:
+        return f"{curve[0][key]:{fmt}} → {curve[-1][key]:{fmt}}" if curve and key in curve[0] else "–"
+
+    def share(key: str) -> str:
+        return f"{readings[key]['late_share']:.3f}" if key in readings else "–"
+
+    def flat(key: str) -> str:
+        return ("yes" if readings[key]["plateau"] else "no") if key in readings else "–"
+
+    return (f"| {name} | {record['epochs']} | {record['steps']} ({record['batch_size']}) | {record['seconds']:.0f} | "
+            f"{ends('test_loss', '.4g')} | {share('test_loss')} | {ends('class_consistency', '.3f')} | "
+            f"{share('class_consistency')} | {flat('test_loss')} / {flat('class_consistency')} |")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,85 @@
+"""The learning-curve pieces of the PIE scripts: the plateau reading on curves with a known answer,
+and epoch-by-epoch training that equals one uninterrupted ``train`` call."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from analyses.pie_diagnosis import train_by_epoch
+from analyses.pie_manifold import plateau
+from infoprobe.errors import InfoprobeError
+from models.training import train
+from tests._tiny_model import tiny_model
+
+
+def test_straight_line_makes_its_window_share_and_is_no_plateau() -> None:
+    line = [5.0 - 0.3 * k for k in range(11)]  # 10 steps, window 0.2 · 10 = 2 steps
+    reading = plateau(line)
+    assert reading["window"] == 2
+    assert reading["late_share"] == pytest.approx(2 / 10)
+    assert reading["net_change"] == pytest.approx(-3.0)
+    assert reading["plateau"] is False
+
+
+@pytest.mark.parametrize("rising", [False, True])
+def test_exponential_approach_is_a_plateau_with_the_closed_form_share(rising: bool) -> None:
+    tau, n = 3.0, 41  # window 8 of 40 steps
+    decay = [math.exp(-k / tau) for k in range(n)]
+    curve = [1.0 - v for v in decay] if rising else decay
+    expected = (math.exp(-32 / tau) - math.exp(-40 / tau)) / (1.0 - math.exp(-40 / tau))
+    reading = plateau(curve)
+    assert reading["late_share"] == pytest.approx(expected, rel=1e-6)
+    assert reading["plateau"] is True
+
+
+def test_slow_exponential_is_still_improving() -> None:
+    curve = [math.exp(-k / 100.0) for k in range(41)]  # nearly straight over 40 epochs
+    assert plateau(curve)["late_share"] > 0.15
+    assert plateau(curve)["plateau"] is False
+
+
+def test_flat_tail_and_reversal() -> None:
+    assert plateau([0.1, 0.5, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8])["late_share"] == 0.0
+    reading = plateau([0.1, 0.5, 0.8, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85, 0.84, 0.83])
+    assert reading["late_share"] == pytest.approx(-0.02 / 0.73)
+    assert reading["plateau"] is True
+    assert plateau([1.0, 2.0, 1.0])["late_share"] != plateau([1.0, 2.0, 1.0])["late_share"]  # NaN: no net change
+
+
+def test_plateau_rejects_short_or_broken_curves() -> None:
+    with pytest.raises(InfoprobeError, match="at least 3 epochs"):
+        plateau([1.0, 0.5])
+    with pytest.raises(InfoprobeError, match="finite curve"):
+        plateau([1.0, float("nan"), 0.5])
+    with pytest.raises(InfoprobeError, match=r"fraction must be in \(0, 1\)"):
+        plateau([1.0, 0.5, 0.4], fraction=1.0)
+
+
+def test_train_by_epoch_equals_one_run_and_resumes(tmp_path: Path) -> None:
+    data = torch.rand(96, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    reference = tiny_model()
+    train(reference, data, epochs=3, batch_size=32, seed=0, progress=False)
+
+    model = tiny_model()
+    seen: list[int] = []
+
+    def count(m: torch.nn.Module) -> dict[str, float]:
+        seen.append(len(seen) + 1)
+        with torch.no_grad():
+            return {"l1": float((m.reconstruct(data) - data).abs().mean())}  # type: ignore[operator]
+
+    ckpt = tmp_path / "tiny.pt"
+    first = list(train_by_epoch(model, data, epochs=2, out=ckpt, measure_fn=count, batch_size=32, seed=0))
+    again = tiny_model(seed=5)  # other weights: everything must come from the checkpoint
+    rest = list(train_by_epoch(again, data, epochs=3, out=ckpt, first_epoch=3, measure_fn=count,
+                               batch_size=32, seed=0))
+    assert [r["epoch"] for r in first + rest] == [1, 2, 3] and seen == [1, 2, 3]
+    for p, q in zip(again.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    with torch.no_grad():
+        assert rest[0]["l1"] == pytest.approx(float((reference.reconstruct(data) - data).abs().mean()))
+    assert first[0]["train_loss"] > rest[0]["train_loss"]

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dims", type=int, nargs="*", default=list(DIMENSIONS))
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     parser.add_argument("--methods", nargs="*", default=None, help="quantity:method pairs, default all")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "coverage.json"))
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "interval_coverage.json"))
     args = parser.parse_args(argv)
     trials, n_boot = (10, 20) if args.quick else (args.trials, args.n_boot)
     cells = CELLS if args.methods is None else tuple(tuple(m.split(":")) for m in args.methods)  # type: ignore[misc]

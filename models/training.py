@@ -274,6 +274,9 @@ def train(
     Returns:
         :class:`TrainResult` with the trained model (on ``device``, in train mode).
     """
+    if checkpoint_every is not None and not checkpoint_every >= 0:
+        raise InfoprobeError(f"Expected checkpoint_every >= 0 seconds (or None), got {checkpoint_every!r}; "
+                             "pass e.g. 600, or 0 to save after every step", parameter="checkpoint_every")
     dist_info, dev = _init_distributed(device)
     try:
         return _train(model, train_data, test_data=test_data, device=dev, dist_info=dist_info,

@@ -187,6 +187,13 @@ def test_mid_epoch_checkpoints_survive_a_kill_with_no_time_to_save(digits, tmp_p
     _assert_same(_params(resumed), full)
 
 
+def test_negative_checkpoint_interval_is_a_user_error(digits, capsys) -> None:
+    with pytest.raises(InfoprobeError, match=r"Expected checkpoint_every >= 0 seconds"):
+        train(models.build("classical-ae", dataset="digits"), digits, checkpoint_every=-1, progress=False)
+    assert main(["train", "classical-ae", "--dataset", "digits", "--checkpoint-every", "-5"]) == 2
+    assert "Expected --checkpoint-every >= 0 seconds" in capsys.readouterr().err
+
+
 def test_resume_at_epoch_end_with_more_epochs_matches_uninterrupted(digits, tmp_path) -> None:
     def factory() -> nn.Module:
         return models.build("classical-ae", dataset="digits")

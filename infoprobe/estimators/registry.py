@@ -350,8 +350,8 @@ def entropy(
     ``method`` is one of `available("entropy")` (default "knn", or the preset's); ``options``
     go to it (e.g. ``k`` for "knn", ``bins`` for "histogram"). ``preset="callahan2021"``
     reproduces Callahan & Paskett (2021). ``ci=0.95`` adds an interval from ``n_boot``
-    resamples (none for an estimate flagged biased or degenerate), seeded by ``seed`` (which also seeds tie-breaking noise). Computes on
-    ``device`` (default: x's). The returned `Estimate` carries a status: a rank-deficient or
+    resamples (none for an estimate flagged biased or degenerate), seeded by ``seed`` (which
+    also seeds tie-breaking noise). Computes on ``device`` (default: x's). The returned `Estimate` carries a status: a rank-deficient or
     constant ``x`` has differential entropy −∞ ("degenerate").
     """
     log_base(base)

@@ -204,10 +204,9 @@ def test_negative_estimate_of_a_nonnegative_quantity_keeps_its_interval() -> Non
     # the interval is what tells "consistent with 0" (biased, read as ≈ 0) from "invalid"
     rng = np.random.default_rng(5)
     x, y = rng.standard_normal((300, 1)), rng.standard_normal((300, 1))
-    values = [infoprobe.mutual_information(x, y, seed=s, ci=0.95, n_boot=10) for s in range(6)]
-    negative = [e for e in values if e.value < 0]
-    assert negative, [e.value for e in values]
-    assert all(e.ci is not None and e.status in ("biased", "invalid") for e in negative)
+    est = infoprobe.mutual_information(x, y, ci=0.95, n_boot=10)
+    assert est.value < 0, est  # KSG of independent samples: -0.086 here
+    assert est.ci is not None and est.status in ("biased", "invalid")
 
 
 def test_estimate_behaves_like_a_number() -> None:

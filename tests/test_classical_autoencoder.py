@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -60,14 +62,36 @@ def test_mnist_layer_names_read_well() -> None:
     assert dict(model.named_modules())["encoder.out"](torch.zeros(1, 128)).shape == (1, 20)
 
 
-def test_linear_layers_are_xavier_uniform() -> None:
+def test_layers_use_torch_default_initialisation() -> None:
     model = models.build("classical-ae", dataset="mnist")
-    w = model.encoder.fc1.weight
-    bound = (6 / (784 + 512)) ** 0.5
-    assert w.abs().max() <= bound
-    assert w.abs().max() > 0.95 * bound
-    assert torch.all(model.encoder.fc1.bias == 0)
+    w, b = model.encoder.fc1.weight, model.encoder.fc1.bias
+    bound = 1 / 784**0.5  # kaiming-uniform(a=sqrt 5) and the bias both reduce to 1/sqrt(fan_in)
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    assert b.abs().max() <= bound and b.abs().max() > 0.5 * bound
     assert isinstance(model.encoder.fc1, nn.Linear)
+
+
+def test_mnist_seed_0_does_not_collapse_to_the_blank_image(shared_data: Path) -> None:
+    # Regression: with Xavier weights and zero biases, seed 0 killed decoder.fc3's ReLUs and stayed
+    # at the blank-image L1 (mean pixel value) for 49 epochs of the full recipe.
+    from infoprobe.data import load_dataset
+
+    x = load_dataset("mnist", split="train", root=shared_data).images[:4000]
+    torch.manual_seed(0)
+    model = models.build("classical-ae", dataset="mnist", bottleneck=20)
+    opt = torch.optim.Adam(model.parameters(), **{"lr": 1e-3, "weight_decay": 1e-5})
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        loss = model.loss(x[torch.randint(0, len(x), (128,), generator=g)])["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        blank = x.abs().mean().item()
+        final = model.loss(x[:1000])["loss"].item()
+        hidden = model.decoder.fc3(model.decoder.fc2(model.decoder.fc1(model.encode(x[:1000]))))
+    assert final < 0.85 * blank, f"L1 {final:.4f} vs blank image {blank:.4f}"
+    assert (hidden.amax(0) > 0).float().mean() > 0.25  # measured 0.48 alive; 1 of 512 under Xavier
 
 
 def test_loss_is_l1() -> None:

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from infoprobe.errors import InfoprobeError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "build_model", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "build_model", "export", "load", "save"]
 
 FORMAT = "infoprobe-checkpoint"
 FORMAT_VERSION = 1
@@ -130,6 +130,10 @@ def save(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"infoprobe": __version__, "torch": str(torch.__version__)},
     }
+    return _write(path, payload)
+
+
+def _write(path: Path, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -142,6 +146,38 @@ def save(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def export(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Write a weights-only copy of a checkpoint for sharing; returns the target path.
+
+    The copy keeps the model, dataset, training and metrics records, ``created`` and ``versions``
+    of the source (where and how the model was trained), and drops the resumable ``state``
+    (optimizer moments, RNG), which is two thirds of an Adam-trained checkpoint. It cannot be
+    resumed; it analyses exactly like the source.
+    """
+    ckpt = load(source)
+    target = Path(target)
+    if ckpt.model_name is None:
+        raise InfoprobeError(
+            f"{ckpt.path} is a bare state_dict, which is already weights only; there is nothing to export."
+        )
+    if target.exists() and target.resolve() == ckpt.path.resolve():
+        raise InfoprobeError(f"Refusing to export {ckpt.path} onto itself; give another target path.")
+    exported = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": {"name": ckpt.model_name, "config": ckpt.model_config},
+        "state_dict": ckpt.state_dict,
+        "dataset": ckpt.dataset,
+        "training": {**ckpt.training, "exported": exported},
+        "metrics": ckpt.metrics,
+        "state": None,
+        "created": ckpt.created,
+        "versions": ckpt.versions,
+    }
+    return _write(target, payload)
 
 
 def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:

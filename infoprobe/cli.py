@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "compare": "infoprobe.commands.compare",
     "embed": "infoprobe.commands.embed",
     "plot": "infoprobe.commands.plot",
+    "export": "infoprobe.commands.export",
 }
 
 USAGE_ERROR = 2

@@ -259,7 +259,9 @@ def train(
         seed: seeds the data order of every epoch and torch's RNG (stochastic losses).
         subset / test_subset: train / evaluate on a seeded random subset of that many images.
         out: folder for ``checkpoint.pt`` (every epoch end and on interruption), ``metrics.jsonl``
-            (one JSON line per epoch: ``train_<term>``, ``test_<term>``, ``lr``, ``images_per_second``)
+            (one JSON line per epoch: ``train_<term>``, ``test_<term>``, ``lr``, ``images_per_second``,
+            ``seconds`` (wall) and ``cpu_seconds`` (this process), both including the part of an
+            epoch done before a resume, and ``resumed_at_step`` for an epoch that was resumed)
             and TensorBoard scalars in ``tensorboard/`` (when tensorboard is installed). A path
             ending in ``.pt`` is the checkpoint itself, with ``<name>.metrics.jsonl`` and
             ``<name>.tensorboard/`` beside it. None writes nothing.
@@ -374,6 +376,16 @@ def _train(
     step_rng: dict[str, Any] | None = None
     rates: list[float] = []
     last_save = time.perf_counter()
+    # Time spent in the current epoch, carried through resumes: wall clock (includes waiting for a
+    # busy CPU) and this process's CPU time (what the training itself cost on a loaded machine).
+    carried = {"seconds": float(partial.pop("_seconds", 0.0)), "cpu_seconds": float(partial.pop("_cpu_seconds", 0.0))}
+    clock: dict[str, float] | None = None
+
+    def epoch_time() -> dict[str, float]:
+        if clock is None:
+            return {"seconds": 0.0, "cpu_seconds": 0.0}
+        return {"seconds": carried["seconds"] + time.perf_counter() - clock["wall"],
+                "cpu_seconds": carried["cpu_seconds"] + time.process_time() - clock["cpu"]}
 
     def save(final: bool, rng_now: dict[str, Any] | None = None) -> None:
         """Write the checkpoint (rank 0); every rank must call it, as it gathers their RNG states."""
@@ -395,7 +407,8 @@ def _train(
         }
         state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "scaler": scaler.state_dict(), "epoch": position["epoch"],
-                 "step": position["step"], "partial": dict(partial), "rng": rng}
+                 "step": position["step"], "rng": rng,
+                 "partial": {**partial, **{f"_{k}": v for k, v in epoch_time().items()}}}
         metrics = {**(history[-1] if history else {}), "history": history}
         checkpoint.save(ckpt_path, model, dataset=train_desc,
                         training={**training, "test_dataset": test_desc}, metrics=metrics, state=state)
@@ -408,6 +421,8 @@ def _train(
             first = position["step"] if epoch == start_epoch else 0
             if first == 0:
                 partial = {}
+                carried = {"seconds": 0.0, "cpu_seconds": 0.0}
+            clock = {"wall": time.perf_counter(), "cpu": time.process_time()}
             bar = tqdm(total=n_batches, initial=first, desc=f"epoch {epoch + 1}/{recipe['epochs']}",
                        disable=not (progress and dist_info.main), leave=False, unit="batch")
             t0, seen = time.perf_counter(), 0
@@ -447,6 +462,8 @@ def _train(
                 bar.update()
             bar.close()
             elapsed = time.perf_counter() - t0
+            spent = epoch_time()
+            clock = None
             if seen:
                 rates.append(seen / elapsed)
             sums = dict(partial)
@@ -464,7 +481,10 @@ def _train(
                 row.update({f"test_{k}": v for k, v in _evaluate(model, test_images, bs, device, amp).items()})
             row["lr"] = opt.param_groups[0]["lr"]
             row["images_per_second"] = seen / elapsed if seen else None
-            row["seconds"] = elapsed
+            row["seconds"] = spent["seconds"]
+            row["cpu_seconds"] = spent["cpu_seconds"]
+            if first:
+                row["resumed_at_step"] = first
             if not math.isfinite(row.get("train_loss", 0.0)):
                 raise InfoprobeError(
                     f"The training loss is {row['train_loss']} after epoch {epoch + 1}; lower the "

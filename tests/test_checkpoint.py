@@ -133,3 +133,47 @@ def test_build_model_with_a_user_factory(tmp_path: Path) -> None:
         checkpoint.build_model(ckpt, factory=lambda: {})
     with pytest.raises(InfoprobeError, match="do not fit the model from"):
         checkpoint.build_model(ckpt, factory=lambda: torch.nn.Linear(2, 2))
+
+
+def test_export_keeps_weights_and_records_and_drops_the_resumable_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    import models
+    from infoprobe.cli import main
+    from infoprobe.data import load_dataset
+    from models.training import train
+
+    data = load_dataset("digits", split="train")
+    model = models.build("classical-ae", dataset="digits")
+    train(model, data, out=tmp_path / "run", epochs=1, progress=False)
+    source = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    assert source.state is not None
+
+    assert main(["export", str(source.path), str(tmp_path / "shared.pt")]) == 0
+    copy = checkpoint.load(tmp_path / "shared.pt")
+    assert copy.state is None
+    assert copy.state_dict.keys() == source.state_dict.keys()
+    assert all(torch.equal(copy.state_dict[k], v) for k, v in source.state_dict.items())
+    assert (copy.model_name, copy.model_config, copy.dataset, copy.metrics, copy.created) == (
+        source.model_name, source.model_config, source.dataset, source.metrics, source.created)
+    assert {k: v for k, v in copy.training.items() if k != "exported"} == source.training
+    assert (tmp_path / "shared.pt").stat().st_size < 0.5 * source.path.stat().st_size  # Adam moments gone
+    printed = capsys.readouterr().out
+    assert hashlib.sha256((tmp_path / "shared.pt").read_bytes()).hexdigest() in printed
+
+    with pytest.raises(InfoprobeError, match="no training state"):
+        train(models.build("classical-ae", dataset="digits"), data, out=tmp_path / "shared.pt",
+              epochs=2, progress=False, resume=True)
+
+
+def test_export_refuses_its_own_source_and_bare_state_dicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from infoprobe.cli import main
+
+    model = tiny_model()
+    checkpoint.save(tmp_path / "m.pt", model, name="tiny", config={})
+    assert main(["export", str(tmp_path / "m.pt"), str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "onto itself" in err
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(InfoprobeError, match="already weights only"):
+        checkpoint.export(tmp_path / "bare.pt", tmp_path / "out.pt")

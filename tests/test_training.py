@@ -143,6 +143,8 @@ def test_resume_after_interruption_mid_epoch_matches_uninterrupted(factory, digi
     handle.remove()
     state = load(tmp_path / "cut" / "checkpoint.pt").state
     assert state is not None and (state["epoch"], state["step"]) == (1, 2)
+    before = state["partial"]["_seconds"], state["partial"]["_cpu_seconds"]
+    assert before[0] > 0 and before[1] > 0
 
     torch.manual_seed(999)  # the resumed run must not depend on the caller's RNG or init
     resumed = factory()
@@ -152,6 +154,10 @@ def test_resume_after_interruption_mid_epoch_matches_uninterrupted(factory, digi
     _assert_same(_params(resumed), full)
     rows = [json.loads(x) for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
+    # the interrupted epoch's time includes the part before the interruption
+    assert [r.get("resumed_at_step") for r in rows] == [None, 2, None]
+    assert rows[1]["seconds"] > before[0] and rows[1]["cpu_seconds"] > before[1]
+    assert not any(k.startswith("train__") for r in rows for k in r)
     full_rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
     assert [r["train_loss"] for r in rows] == pytest.approx([r["train_loss"] for r in full_rows], abs=1e-6)
 

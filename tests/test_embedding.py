@@ -24,3 +24,22 @@ def test_same_seed_gives_identical_coordinates() -> None:
     assert first["coords"] == again["coords"]
     assert first["coords"] != other["coords"]
     assert np.isfinite(np.asarray(first["coords"])).all()
+
+
+@pytest.mark.slow
+def test_umap_functions_compiled_without_cache_are_cached_on_disk() -> None:
+    # umap-learn recompiled its kNN smoothing and layout epochs in every fresh process (cold fit
+    # 2.3x a warm one); infoprobe turns numba's cache on for them before their first call.
+    import umap.layouts
+    import umap.umap_
+
+    from infoprobe.embedding import enable_umap_cache, numba_cache_dir
+
+    codes, labels = _codes()
+    umap_embedding(codes, labels, seed=1)
+    for fn in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths,
+               umap.layouts._nb_optimize_layout_euclidean_single_epoch):
+        assert type(fn._cache).__name__ != "NullCache", fn.__name__
+    cached = {p.name.split("-")[0] for p in numba_cache_dir().glob("**/umap_.*.nbi")}
+    assert {"umap_.smooth_knn_dist", "umap_.compute_membership_strengths"} <= cached
+    assert enable_umap_cache() == []  # already on: nothing to do

@@ -53,7 +53,7 @@ BOTTLENECK = {"mnist": 20, "cifar10": 64, "digits": 8}
 SWEEP = {"mnist": (4, 64), "cifar10": (16, 256), "digits": (2,)}
 IO_SIZES = (500, 2000, 10000)
 #: (training subset, INN epochs, classical epochs, test images, joint samples, resamples)
-SCALE = {"full": {"mnist": (None, None, None, None, 2000, 30), "cifar10": (None, None, None, None, 1000, 30),
+SCALE: dict[str, dict[str, tuple[Any, ...]]] = {"full": {"mnist": (None, None, None, None, 2000, 30), "cifar10": (None, None, None, None, 1000, 30),
                   "digits": (None, 30, 100, None, 360, 30)},
          "quick": {"mnist": (12000, 2, 10, 2000, 1000, 20), "cifar10": (4000, 1, 5, 1000, 500, 10),
                    "digits": (None, 2, 2, 360, 360, 10)}}
@@ -67,8 +67,18 @@ DISCUSSION_MARK = "<!-- discussion: written by hand after reading the numbers; k
 __all__ = ["DISCUSSION_MARK", "analyse_dataset", "main", "render_markdown"]
 
 
+def variant(args: argparse.Namespace) -> str | None:
+    """What distinguishes this run's results from the main ones: --variant, or 'untrained'."""
+    return args.variant or ("untrained" if args.untrained else None)
+
+
 def get_model(kind: str, k: int, args: argparse.Namespace, scale: tuple[Any, ...], data: tuple[Any, Any]) -> tuple[Any, dict[str, Any]]:
-    """Train ``kind`` at bottleneck ``k``, or load it (``--reuse``, ``--checkpoints``)."""
+    """Train ``kind`` at bottleneck ``k``, or load it (``--reuse``, ``--checkpoints``), or build it
+    untrained (``--untrained``: the control, seeded by ``--seed``)."""
+    if args.untrained:
+        torch.manual_seed(args.seed)
+        model = models.build(KINDS[kind], dataset=args.dataset, bottleneck=k).to(args.device).eval()
+        return model, {"source": "untrained", "epochs": 0, "train_seconds": None}
     folder = Path(args.checkpoints) if args.checkpoints else Path(args.runs) / args.dataset
     path = folder / (f"{args.dataset}-{KINDS[kind]}-k{k}.pt" if args.checkpoints else f"{kind}-k{k}/checkpoint.pt")
     if args.checkpoints or (args.reuse and path.is_file()):
@@ -108,13 +118,30 @@ def controls(model: Any, test: Any, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def layer_numbers(result: AnalysisResult) -> dict[str, Any]:
+    """Per-model numbers the seeds table aggregates: the largest layer-wise [callahan2021] entropy
+    and relative entropy (with their layers) and the total exact Δh of the readable blocks."""
+    out: dict[str, Any] = {}
+    for group in ("entropy", "relative_entropy"):
+        values = [(getattr(r, group)["callahan2021"].value, r.label) for r in result.layers
+                  if "callahan2021" in getattr(r, group) and getattr(r, group)["callahan2021"].ok]
+        if values:
+            value, label = max(values)
+            out[f"max_{group}"] = {"value": value, "layer": label}
+    exact = [r.entropy_change["exact"].value for r in result.layers
+             if "exact" in r.entropy_change and r.entropy_change["exact"].ok]
+    out["exact_dh_total"] = sum(exact) if exact else None
+    return out
+
+
 def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any]:
     scale = SCALE["quick" if args.quick else "full"][args.dataset]
     root = {} if args.dataset == "digits" else {"root": args.data_root}
     data = (load_dataset(args.dataset, split="train", **root), load_dataset(args.dataset, split="test", **root))
     k = args.bottleneck or BOTTLENECK[args.dataset]
     results_dir = Path(args.results) / "callahan2021"
-    entry: dict[str, Any] = {"k": k, "scale": "quick" if args.quick else "full", "command": args.command,
+    entry: dict[str, Any] = {"dataset": args.dataset, "variant": variant(args), "k": k,
+                             "scale": "quick" if args.quick else "full", "command": args.command,
                              "test_images": scale[3] or len(data[1]), "models": {}, "sweep": {}}
     analyses: dict[str, AnalysisResult] = {}
     for kind in KINDS:
@@ -126,22 +153,24 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
         analyses[kind] = result
         entry["models"][kind] = {"training": info, "metrics": str(metrics.relative_to(ROOT)) if metrics.is_relative_to(ROOT) else str(metrics),
                                  "io_kl": {m: e.to_dict() for m, e in result.globals.kl_data_reconstruction.items()},
-                                 "headline": headline(result),
+                                 "headline": headline(result), **layer_numbers(result),
                                  **controls(model, data[1], args)}
     sweep = SWEEP[args.dataset] if args.sweep is None else args.sweep
-    for k_sweep in () if args.checkpoints else [k_s for k_s in sweep if k_s != k]:
+    for k_sweep in () if args.checkpoints or args.untrained else [k_s for k_s in sweep if k_s != k]:
         for kind in KINDS:
             model, _ = get_model(kind, k_sweep, args, scale, data)
             entry["sweep"].setdefault(str(k_sweep), {})[kind] = controls(model, data[1], args)["io_kl_vs_n"]
     figures = Path(args.figures)
+    name = variant(args)
+    tag = entry["figures_tag"] = args.dataset + (f"_{name.replace(' ', '')}" if name else "")
     names = [f"{kind} (k={k})" for kind in KINDS]
     for group in ("entropy", "relative_entropy"):
-        plot_compare(list(analyses.values()), names, figures / f"callahan2021_{group}_{args.dataset}.png",
+        plot_compare(list(analyses.values()), names, figures / f"callahan2021_{group}_{tag}.png",
                      quantity=group, method="callahan2021")
-    plot_entropy_change(analyses["inn"], figures / f"callahan2021_entropy_change_{args.dataset}.png")
+    plot_entropy_change(analyses["inn"], figures / f"callahan2021_entropy_change_{tag}.png")
     for kind, result in analyses.items():
-        plot_info_plane(result, figures / f"callahan2021_info_plane_{kind}_{args.dataset}.png")
-    plot_bins(analyses, figures / f"callahan2021_bins_{args.dataset}.png")
+        plot_info_plane(result, figures / f"callahan2021_info_plane_{kind}_{tag}.png")
+    plot_bins(analyses, figures / f"callahan2021_bins_{tag}.png")
     return entry
 
 
@@ -188,7 +217,7 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
         lines += [f"## {dataset} (k = {r['k']}, {r['scale'].upper()} scale, {r['test_images']} test images)", "",
                   f"Command: `{r['command']}`", "",
                   "| | INN | classical | paper INN | paper classical |", "|---|---|---|---|---|"]
-        paper = PAPER.get(dataset, {})
+        paper = PAPER.get(r.get("dataset", dataset), {})
         for method in m["inn"]["io_kl"]:
             lines.append(f"| io KL [{method}] | {_value(m['inn']['io_kl'][method])} | "
                          f"{_value(m['classical']['io_kl'][method])} | "
@@ -215,8 +244,73 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
             lines += ["", "Bottleneck sweep, io KL [callahan2021] at the largest N:", ""]
             for k, per in sorted(r["sweep"].items(), key=lambda kv: int(kv[0])):
                 lines.append(f"- k = {k}: " + ", ".join(f"{kind} {list(v.values())[-1]:.3g}" for kind, v in per.items()))
-        lines += ["", f"Figures: `figures/callahan2021_*_{dataset}.png`.", ""]
+        lines += ["", f"Figures: `figures/callahan2021_*_{r.get('figures_tag', dataset)}.png`.", ""]
+    lines += seeds_table(results)
     return "\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{discussion}" if discussion else "")
+
+
+def _seed_entries(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Trained runs of one dataset and scale that differ only by seed: the main entry and 'seed N' variants."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for key, r in results.items():
+        if "scale" in r and (r.get("variant") is None or str(r.get("variant")).startswith("seed")):
+            groups.setdefault(f"{r.get('dataset', key)}, k = {r['k']}, {r['scale']} scale", []).append(r)
+    return {g: rs for g, rs in groups.items() if len(rs) > 1}
+
+
+def _spread(values: list[float]) -> str:
+    import statistics
+
+    if len(values) < 2:
+        return f"{values[0]:.4g}" if values else ""
+    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def _seed_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """{quantity: {model kind: [value of each run]}} for the seeds table (marked estimates left out)."""
+    rows: dict[str, dict[str, list[float]]] = {}
+
+    def add(name: str, kind: str, value: Any) -> None:
+        if isinstance(value, int | float) and value == value:
+            rows.setdefault(name, {}).setdefault(kind, []).append(float(value))
+
+    for r in runs:
+        for kind in KINDS:
+            m = r["models"][kind]
+            add("test L1", kind, m["l1"])
+            for method, est in m["io_kl"].items():
+                if est.get("status", "ok") == "ok":
+                    add(f"io KL [{method}]", kind, est["value"])
+            add("io KL, 256 pixel levels, shared edges", kind, m["io_kl_256_levels"])
+            for group in ("entropy", "relative_entropy"):
+                if f"max_{group}" in m:
+                    add(f"largest layer-wise {group.replace('_', ' ')} [callahan2021]", kind, m[f"max_{group}"]["value"])
+            add("total exact Δh of the invertible blocks", kind, m.get("exact_dh_total"))
+    return rows
+
+
+def seeds_table(results: dict[str, Any]) -> list[str]:
+    """Mean ± standard deviation over seeds of every headline number, and whether the order of
+    the two models is the same in every seed (the only case where "A > B" may be claimed)."""
+    lines: list[str] = []
+    for group, runs in _seed_entries(results).items():
+        rows = _seed_rows(runs)
+        lines += ["", f"## Seeds: {group} ({len(runs)} runs)", "",
+                  "Mean ± standard deviation over the runs; the order column says whether the two "
+                  "models compare the same way in every run.", "",
+                  "| | INN | classical | order |", "|---|---|---|---|"]
+        for name, per in rows.items():
+            inn, cla = per.get("inn", []), per.get("classical", [])
+            order = ""
+            if len(inn) == len(cla) == len(runs):
+                if all(a > b for a, b in zip(inn, cla, strict=True)):
+                    order = f"INN > classical in all {len(runs)}"
+                elif all(a < b for a, b in zip(inn, cla, strict=True)):
+                    order = f"INN < classical in all {len(runs)}"
+                else:
+                    order = "differs between runs"
+            lines.append(f"| {name} | {_spread(inn)} | {_spread(cla)} | {order} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,13 +327,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", type=int, nargs="*", help="bottleneck sizes of the sweep (default per dataset)")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
+    p.add_argument("--untrained", action="store_true",
+                   help="the control: analyse freshly initialised models (seeded by --seed)")
+    p.add_argument("--variant", help="store the results under '<dataset> <variant>', e.g. 'seed 1' for "
+                   "another seed's --checkpoints (default: 'untrained' with --untrained)")
     p.add_argument("--render-only", action="store_true", help="re-render the .md from the .json")
     args = p.parse_args(argv)
     args.command = "python -m analyses.callahan2021 " + shlex.join(argv if argv is not None else sys.argv[1:])
     summary, page = args.results / "callahan2021.json", args.results / "callahan2021.md"
     results = json.loads(summary.read_text()) if summary.is_file() else {}
     if not args.render_only:
-        results[args.dataset] = analyse_dataset(args)
+        results[args.dataset + (f" {variant(args)}" if variant(args) else "")] = analyse_dataset(args)
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(results, indent=1) + "\n")
     kept = page.read_text().split(DISCUSSION_MARK, 1)[1].lstrip("\n") if page.is_file() and DISCUSSION_MARK in page.read_text() else ""

@@ -67,3 +67,24 @@ def test_render_only_keeps_the_discussion_and_reuse_reproduces(run: dict[str, Pa
     for kind in ("inn", "classical"):
         assert after["models"][kind]["training"]["source"] == "loaded"
         assert after["models"][kind]["io_kl"] == before["models"][kind]["io_kl"]
+
+
+@pytest.mark.slow
+def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Path]) -> None:
+    argv = run["argv"]
+    assert callahan2021.main([*argv, "--untrained"]) == 0  # type: ignore[misc]
+    assert callahan2021.main([*argv, "--seed", "1", "--variant", "seed 1"]) == 0  # type: ignore[misc]
+    results = json.loads((run["results"] / "callahan2021.json").read_text())
+    assert {"digits", "digits untrained", "digits seed 1"} <= results.keys()
+    untrained = results["digits untrained"]
+    assert untrained["models"]["inn"]["training"]["source"] == "untrained" and not untrained["sweep"]
+    assert (run["figures"] / "callahan2021_entropy_digits_untrained.png").is_file()
+    assert (run["figures"] / "callahan2021_entropy_digits_seed1.png").is_file()
+    # the seeds table: the main run and seed 1, not the untrained control
+    page = (run["results"] / "callahan2021.md").read_text()
+    assert "## Seeds: digits, k = 8, quick scale (2 runs)" in page
+    l1 = [results[key]["models"]["classical"]["l1"] for key in ("digits", "digits seed 1")]
+    row = next(line for line in page.splitlines() if line.startswith("| test L1 |") and "±" in line)
+    assert f"{np.mean(l1):.4g} ± {np.std(l1, ddof=1):.2g}" in row
+    assert any(word in row for word in ("in all 2", "differs between runs"))
+    assert results["digits seed 1"]["models"]["inn"]["exact_dh_total"] is not None

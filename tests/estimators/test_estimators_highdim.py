@@ -94,6 +94,28 @@ def test_numerical_rank_uses_the_datas_own_precision() -> None:
     assert numerical_rank(small) == numerical_rank(small.astype(np.float32)) == 4
 
 
+def test_numerical_rank_is_remembered_by_content_not_by_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from infoprobe.estimators import rank
+
+    calls = []
+    svdvals = torch.linalg.svdvals
+    monkeypatch.setattr(torch.linalg, "svdvals", lambda a: calls.append(a.shape) or svdvals(a))
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((400, 6)) @ rng.standard_normal((6, 50))).astype(np.float32)
+    assert numerical_rank(x) == 6 and len(calls) == 1
+    assert numerical_rank(x.copy()) == numerical_rank(torch.from_numpy(x.copy())) == 6 and len(calls) == 1
+    changed = x.copy()
+    changed[:, 0] = rng.standard_normal(400)  # same shape and dtype, new content: a new rank
+    assert numerical_rank(changed) == 7 and len(calls) == 2
+    # the same values in float64 are judged at float64's tolerance, where float32 round-off counts
+    assert numerical_rank(x.astype(np.float64)) == 50 and len(calls) == 3
+    small = x[:10, :5]  # below the size where hashing pays: always recomputed
+    numerical_rank(small), numerical_rank(small)
+    assert len(calls) == 5 and len(rank._RANKS) <= rank._RANKS_MAX
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["knn", "gaussian"])
 def test_entropy_is_invariant_under_a_rotation_in_784d(method: str) -> None:

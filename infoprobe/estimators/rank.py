@@ -46,7 +46,7 @@ def _content_key(x: torch.Tensor) -> tuple[Any, ...] | None:
     if x.device.type != "cpu" or x.numel() * x.element_size() < _HASH_MIN_BYTES:
         return None
     data = x.detach().contiguous().view(torch.uint8).reshape(-1).numpy()
-    return (tuple(x.shape), str(x.dtype), hashlib.blake2b(memoryview(data), digest_size=16).digest())
+    return (tuple(x.shape), str(x.dtype), hashlib.blake2b(data.tobytes(), digest_size=16).digest())
 
 
 def numerical_rank(x: Any) -> int:

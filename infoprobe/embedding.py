@@ -70,11 +70,14 @@ def umap_embedding(
     seed: int = 0,
     n_neighbors: int = 15,
     min_dist: float = 0.1,
+    resolution: float = 0.0,
     progress: bool = False,
 ) -> dict[str, Any]:
     """Embed ``codes`` (n_samples, n_features) in 2-d with UMAP; a seeded subsample of
     ``max_samples`` rows is used when there are more. Constant columns (e.g. the zeroed entries
-    of an INN bottleneck) are dropped first: they do not change any distance.
+    of an INN bottleneck) are dropped first: they do not change any distance. So are columns whose
+    spread (max − min) is at most ``resolution``, e.g. float32 round-off at the input's scale;
+    codes with no column left are an `InfoprobeError` (there is nothing to embed).
 
     Returns plain data: ``coords`` (m × 2 list), ``labels`` (m ints, or None), ``indices`` of the
     rows used, ``n_features`` kept, ``params`` and ``seconds``.
@@ -91,8 +94,16 @@ def umap_embedding(
     if max_samples is not None and idx.size > max_samples:
         idx = np.sort(np.random.default_rng(seed).choice(idx, size=max_samples, replace=False))
     x = x[idx]
-    keep = np.ptp(x, axis=0) > 0
-    x = x[:, keep] if keep.any() else x[:, :1]
+    spread = np.ptp(x, axis=0)
+    keep = spread > resolution
+    if not keep.any():
+        raise InfoprobeError(
+            f"Expected codes that vary, got {x.shape[0]} codes whose largest spread (max − min) over "
+            f"{x.shape[1]} features is {float(spread.max()):.3g}" + (f", below the resolution {resolution:.3g}"
+                                                                     if resolution > 0 else "")
+            + ": every code is the same point, there is nothing to embed."
+        )
+    x = x[:, keep]
     numba_cache_dir()
     t0 = time.perf_counter()
     if progress:

@@ -235,6 +235,19 @@ def test_umap_of_the_codes(digits) -> None:  # type: ignore[no-untyped-def]
     assert emb["labels"] == [int(v) for v in digits.labels]
 
 
+def test_codes_constant_to_round_off_are_not_embedded(digits) -> None:  # type: ignore[no-untyped-def]
+    # An untrained MNIST INN's 20-d code spreads over 1.5e-8 for inputs of RMS 0.31: UMAP of that
+    # is a picture of round-off. The code here: 1e-9 × the first layer's output.
+    model = Tiny()
+    with torch.no_grad():
+        model.enc2[1].weight.mul_(1e-9)
+        model.enc2[1].bias.zero_()
+    result = analyze(model, digits, preset="callahan2021", **(FAST | {"umap": True}))
+    assert result.embedding is None
+    (note,) = [w for w in result.warnings if w.startswith("UMAP skipped")]
+    assert "'code'" in note and "nothing to embed" in note and "float32 epsilons" in note
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["inn-ae", "classical-ae", "pie", "vae", "wae", "selfvae"])
 def test_the_default_analysis_prints_no_impossible_number(family: str, digits) -> None:  # type: ignore[no-untyped-def]

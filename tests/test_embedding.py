@@ -43,3 +43,14 @@ def test_umap_functions_compiled_without_cache_are_cached_on_disk() -> None:
     cached = {p.name.split("-")[0] for p in numba_cache_dir().glob("**/umap_.*.nbi")}
     assert {"umap_.smooth_knn_dist", "umap_.compute_membership_strengths"} <= cached
     assert enable_umap_cache() == []  # already on: nothing to do
+
+
+def test_codes_that_do_not_vary_beyond_the_resolution_are_an_error() -> None:
+    from infoprobe.errors import InfoprobeError
+
+    rng = np.random.default_rng(0)
+    noise = (1e-8 * rng.standard_normal((50, 4))).astype(np.float32)
+    with pytest.raises(InfoprobeError, match=r"largest spread .* below the resolution 1e-06: every code is the same"):
+        umap_embedding(noise, resolution=1e-6)
+    with pytest.raises(InfoprobeError, match="nothing to embed"):
+        umap_embedding(np.zeros((50, 4), dtype=np.float32))

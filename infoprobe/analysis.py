@@ -100,8 +100,9 @@ def analyze(
     )
 
 
-#: Spreads below this many float32 epsilons of the input's RMS are round-off, not structure: an
-#: untrained MNIST INN's 20-d code spreads over 1.5e-8 with inputs of RMS 0.31.
+#: Spreads below this many float32 epsilons of the input's RMS cannot be told from round-off: an
+#: untrained MNIST INN's 20-d code, zero up to cancellation errors, spreads over 1.5e-8 with
+#: inputs of RMS 0.31. (A code that is a genuine 1e-9-scaled signal looks the same from here.)
 ROUNDOFF_EPS = 64
 
 
@@ -118,8 +119,9 @@ def _embed(recorded: Any, y: np.ndarray | None, spec: AnalysisSpec, warnings: li
         embedding = umap_embedding(layer.values(), y, max_samples=spec.umap_samples, seed=spec.seed,
                                    resolution=resolution, progress=spec.progress)
     except InfoprobeError as exc:
-        warnings.append(f"UMAP skipped for {layer.label!r}: {exc} (resolution: {ROUNDOFF_EPS} float32 "
-                        f"epsilons of the input's RMS {input_scale:.3g})")
+        warnings.append(f"UMAP skipped for {layer.label!r}: {exc}. The resolution is {ROUNDOFF_EPS} float32 "
+                        f"epsilons of the input's RMS {input_scale:.3g}: codes that vary less cannot be told "
+                        "from round-off (an untrained INN's code is such round-off)")
         return None
     embedding["layer"] = layer.label
     return embedding

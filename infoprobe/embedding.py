@@ -77,7 +77,7 @@ def umap_embedding(
     ``max_samples`` rows is used when there are more. Constant columns (e.g. the zeroed entries
     of an INN bottleneck) are dropped first: they do not change any distance. So are columns whose
     spread (max − min) is at most ``resolution``, e.g. float32 round-off at the input's scale;
-    codes with no column left are an `InfoprobeError` (there is nothing to embed).
+    codes with no column left are an `InfoprobeError` (at that resolution there is nothing to embed).
 
     Returns plain data: ``coords`` (m × 2 list), ``labels`` (m ints, or None), ``indices`` of the
     rows used, ``n_features`` kept, ``params`` and ``seconds``.
@@ -99,9 +99,10 @@ def umap_embedding(
     if not keep.any():
         raise InfoprobeError(
             f"Expected codes that vary, got {x.shape[0]} codes whose largest spread (max − min) over "
-            f"{x.shape[1]} features is {float(spread.max()):.3g}" + (f", below the resolution {resolution:.3g}"
-                                                                     if resolution > 0 else "")
-            + ": every code is the same point, there is nothing to embed."
+            f"{x.shape[1]} features is {float(spread.max()):.3g}"
+            + (f", within the resolution {resolution:.3g}: at that resolution every code is the same point "
+               "and there is nothing to embed" if resolution > 0 else ": every code is the same point and "
+               "there is nothing to embed")
         )
     x = x[:, keep]
     numba_cache_dir()

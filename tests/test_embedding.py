@@ -50,7 +50,7 @@ def test_codes_that_do_not_vary_beyond_the_resolution_are_an_error() -> None:
 
     rng = np.random.default_rng(0)
     noise = (1e-8 * rng.standard_normal((50, 4))).astype(np.float32)
-    with pytest.raises(InfoprobeError, match=r"largest spread .* below the resolution 1e-06: every code is the same"):
+    with pytest.raises(InfoprobeError, match=r"largest spread .* within the resolution 1e-06: at that resolution every code is the same point"):
         umap_embedding(noise, resolution=1e-6)
     with pytest.raises(InfoprobeError, match="nothing to embed"):
         umap_embedding(np.zeros((50, 4), dtype=np.float32))

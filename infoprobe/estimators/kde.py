@@ -16,7 +16,13 @@ import torch
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators._base import rows_per_chunk
 
-__all__ = ["DEFAULT_NOISE_VAR", "kde_entropy", "kde_mi", "noise_entropy", "pairwise_term"]
+__all__ = ["DEFAULT_NOISE_VAR", "kde_entropy", "kde_mi", "noise_entropy", "pairwise_term", "relative_noise_terms"]
+
+#: `relative_noise_terms` pays off from this d (1,000 rows, 30 half-samples, one thread: 0.50 vs
+#: 0.44 s at d = 128, 0.56 vs 0.75 s at 256, 0.96 vs 1.69 s at 784), up to this n (the n × n
+#: float64 matrix is 134 MB at 4,096)
+SUBSET_MIN_D = 192
+SUBSET_MATRIX_MAX = 4096
 
 DEFAULT_NOISE_VAR = 0.1
 
@@ -43,6 +49,30 @@ def pairwise_term(x: torch.Tensor, *, noise_var: float) -> float:
         d2[own, own + start] = 0.0
         total += float(torch.logsumexp(-d2 / (2 * noise_var), dim=1).sum())
     return math.log(n) - total / n
+
+
+def relative_noise_terms(x: torch.Tensor, subsets: list[torch.Tensor], *, scale: float) -> list[float]:
+    """`pairwise_term` of ``x[s]`` at noise s.d. ``scale`` × the RMS radius of ``x[s]``, for every
+    index set s, from one n × n matrix of squared distances instead of one per subset (the
+    resampled intervals of the noisy-channel MI). Each subset's RMS radius is computed from its
+    rows, as `pairwise_term`'s caller does, so a constant subset gives exactly 0."""
+    raw = x.to(torch.float64)
+    x = raw - raw.mean(0)
+    sq = (x * x).sum(1)
+    d2 = torch.addmm(sq[None, :], x, x.T, alpha=-2.0).add_(sq[:, None]).clamp_(min=0)
+    d2.fill_diagonal_(0.0)
+    out = []
+    for index in subsets:
+        rows = raw[index]
+        radius2 = float((rows - rows.mean(0)).pow(2).sum(1).mean())
+        if radius2 == 0.0:
+            out.append(0.0)
+            continue
+        sub = d2[index][:, index]
+        m = sub.shape[0]
+        noise_var = scale * scale * radius2
+        out.append(math.log(m) - float(torch.logsumexp(-sub / (2 * noise_var), dim=1).sum()) / m)
+    return out
 
 
 def kde_entropy(x: torch.Tensor, *, noise_var: float = DEFAULT_NOISE_VAR) -> tuple[float, list[str]]:

@@ -60,6 +60,32 @@ def test_noisy_channel_separated_clusters_constant_layer_and_scale_invariance() 
         noisy_channel_mi(t, scale=0)
 
 
+def test_noisy_channel_subsamples_from_one_distance_matrix_equal_one_call_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infoprobe.estimators import kde, registry
+
+    rng = np.random.default_rng(4)
+    t = torch.from_numpy(np.vstack([rng.standard_normal((200, 6)) * [1, 2, 3, 1, 1, 5], np.ones((40, 6))]))
+    g = torch.Generator().manual_seed(1)
+    subsets = [torch.randperm(240, generator=g)[:120] for _ in range(12)] + [torch.arange(200, 240)]
+    for scale in (0.1, 0.3, 1.0):
+        fast = kde.relative_noise_terms(t, subsets, scale=scale)
+        slow = [registry._noisy_channel(t[s], scale=scale)[0] for s in subsets]
+        np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+    assert fast[-1] == 0.0  # a constant subset: T + ε is independent of X
+    # the public estimate's interval is the same whichever way the resamples are computed
+    products = []
+    addmm = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: products.append(1) or addmm(*a, **k))
+    monkeypatch.setattr(kde, "SUBSET_MIN_D", 1)
+    with_matrix = noisy_channel_mi(t, scale=0.3, ci=0.95, n_boot=20)
+    assert len(products) == 2  # the estimate, then one matrix for all 20 half-samples
+    monkeypatch.setattr(kde, "SUBSET_MATRIX_MAX", 0)
+    one_by_one = noisy_channel_mi(t, scale=0.3, ci=0.95, n_boot=20)
+    assert len(products) == 2 + 21
+    assert with_matrix.value == one_by_one.value
+    np.testing.assert_allclose(with_matrix.ci, one_by_one.ci, rtol=1e-9)
+
+
 @pytest.mark.parametrize("edges", ["separate", "shared"])
 def test_histogram_kl_terms_sum_to_the_kl_and_match_scipy(edges: str) -> None:
     rng = np.random.default_rng(3)

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
+from analyses.callahan2021 import DISCUSSION_MARK  # noqa: E402
 from infoprobe.data import load_dataset  # noqa: E402
 from models.training import train  # noqa: E402
 
@@ -175,7 +176,10 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, command:
         lines += ["", "This is the reduced `--quick` scale (a training subset and a few epochs), far below",
                   "the reference recipes (MNIST: 60,000 images, 10 epochs for the INN, 100 for the classical",
                   "autoencoder); the numbers show the trend at this scale only, not the paper's values."]
-    base.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    page = base.with_suffix(".md")
+    old = page.read_text() if page.is_file() else ""
+    kept = old.split(DISCUSSION_MARK, 1)[1].lstrip("\n") if DISCUSSION_MARK in old else ""
+    page.write_text("\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

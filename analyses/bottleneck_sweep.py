@@ -153,6 +153,8 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, command:
         "the comparison of Nguyen, Ardizzone & Köthe (2019). Produced by `analyses/bottleneck_sweep.py`.",
         "",
         f"- Command: `{command}`",
+        *(f"- Rows of {m} from an earlier run: `{c}`" for m, c in sorted(
+            {(r["model"], r["command"]) for r in rows if r.get("command", command) != command})),
         f"- Scale: {meta['scale']}",
         f"- Wall time: {seconds / 60:.1f} min on {meta['threads']} torch thread(s), torch {meta['torch']}",
         f"- Figure: `{meta['figure']}`",
@@ -182,6 +184,19 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, command:
     page.write_text("\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""))
 
 
+def kept_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Rows of the models not run this time, from the previous results at the same scale: a
+    re-run of one model (``--models classical-ae``) keeps the other's column. Each row keeps
+    the command that produced it."""
+    previous = Path(args.results).with_suffix(".json")
+    if not previous.is_file():
+        return []
+    old = json.loads(previous.read_text())
+    if old.get("scale") != scale_text(args):
+        return []
+    return [{**r, "command": r.get("command", old["command"])} for r in old["rows"] if r["model"] not in args.models]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -190,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = run_sweep(args)
     seconds = time.perf_counter() - start
+    kept = kept_rows(args)
+    if kept:
+        print(f"kept {len(kept)} rows of {sorted({r['model'] for r in kept})} from the previous run "
+              f"({kept[0]['command']})")
+    for r in rows:
+        r["command"] = command
+    rows = kept + rows
     figure = plot(rows, Path(args.figures) / f"bottleneck_sweep_{args.dataset}.png",
                   title=f"{args.dataset}: {args.subset or 'all'} training images, "
                         f"{args.epochs or 'recipe'} epochs, test on {args.test_subset or 'all'}")

@@ -143,13 +143,16 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
     entry: dict[str, Any] = {"dataset": args.dataset, "variant": variant(args), "k": k,
                              "scale": "quick" if args.quick else "full", "command": args.command,
                              "test_images": scale[3] or len(data[1]), "models": {}, "sweep": {}}
+    name = variant(args)
+    # one tag for the metrics files and the figures, so that a variant never overwrites the main run's
+    tag = entry["figures_tag"] = args.dataset + (f"_{name.replace(' ', '')}" if name else "")
     analyses: dict[str, AnalysisResult] = {}
     for kind in KINDS:
         log(f"[{args.dataset}] {kind} k={k}")
         model, info = get_model(kind, k, args, scale, data)
         result = infoprobe.analyze(model, data[1], estimators=ESTIMATORS, samples=scale[3], joint_samples=scale[4],
                                    n_boot=scale[5], seed=args.seed, device=args.device, umap=False, progress=False)
-        metrics = result.to_json(results_dir / f"{args.dataset}-{kind}-k{k}.metrics.json")
+        metrics = result.to_json(results_dir / f"{tag}-{kind}-k{k}.metrics.json")
         analyses[kind] = result
         entry["models"][kind] = {"training": info, "metrics": str(metrics.relative_to(ROOT)) if metrics.is_relative_to(ROOT) else str(metrics),
                                  "io_kl": {m: e.to_dict() for m, e in result.globals.kl_data_reconstruction.items()},
@@ -161,8 +164,6 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
             model, _ = get_model(kind, k_sweep, args, scale, data)
             entry["sweep"].setdefault(str(k_sweep), {})[kind] = controls(model, data[1], args)["io_kl_vs_n"]
     figures = Path(args.figures)
-    name = variant(args)
-    tag = entry["figures_tag"] = args.dataset + (f"_{name.replace(' ', '')}" if name else "")
     names = [f"{kind} (k={k})" for kind in KINDS]
     for group in ("entropy", "relative_entropy"):
         plot_compare(list(analyses.values()), names, figures / f"callahan2021_{group}_{tag}.png",

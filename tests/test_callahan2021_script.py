@@ -72,6 +72,7 @@ def test_render_only_keeps_the_discussion_and_reuse_reproduces(run: dict[str, Pa
 @pytest.mark.slow
 def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Path]) -> None:
     argv = run["argv"]
+    main_metrics = (run["results"] / "callahan2021" / "digits-inn-k8.metrics.json").read_text()
     assert callahan2021.main([*argv, "--untrained"]) == 0  # type: ignore[misc]
     assert callahan2021.main([*argv, "--seed", "1", "--variant", "seed 1"]) == 0  # type: ignore[misc]
     results = json.loads((run["results"] / "callahan2021.json").read_text())
@@ -80,6 +81,10 @@ def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Pa
     assert untrained["models"]["inn"]["training"]["source"] == "untrained" and not untrained["sweep"]
     assert (run["figures"] / "callahan2021_entropy_digits_untrained.png").is_file()
     assert (run["figures"] / "callahan2021_entropy_digits_seed1.png").is_file()
+    # the variants' per-layer files sit beside the main run's, which they leave alone
+    assert (run["results"] / "callahan2021" / "digits_untrained-inn-k8.metrics.json").is_file()
+    assert untrained["models"]["inn"]["metrics"].endswith("digits_untrained-inn-k8.metrics.json")
+    assert (run["results"] / "callahan2021" / "digits-inn-k8.metrics.json").read_text() == main_metrics
     # the seeds table: the main run and seed 1, not the untrained control
     page = (run["results"] / "callahan2021.md").read_text()
     assert "## Seeds: digits, k = 8, quick scale (2 runs)" in page

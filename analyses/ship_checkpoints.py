@@ -15,9 +15,9 @@ manifest says so).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "checkpoints"
 
 __all__ = ["describe", "main", "render"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe(run: Path, *, allow_unfinished: bool = False) -> dict[str, Any]:
@@ -80,16 +72,12 @@ def describe(run: Path, *, allow_unfinished: bool = False) -> dict[str, Any]:
         "cpu_seconds": sum(c for c in cpu if c is not None) if any(c is not None for c in cpu) else None,
         "epochs_without_cpu_time": [r["epoch"] for r, c in zip(history, cpu, strict=True) if c is None],
         "epochs_resumed": [r["epoch"] for r in history if r.get("resumed_at_step")],
-        "images_per_second_median": _median([r["images_per_second"] for r in history if r.get("images_per_second")]),
+        "images_per_second_median": _median_or_none([r["images_per_second"] for r in history if r.get("images_per_second")]),
     }
 
 
-def _median(values: list[float]) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    mid = len(s) // 2
-    return s[mid] if len(s) % 2 else 0.5 * (s[mid - 1] + s[mid])
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _hours(seconds: float | None) -> str:
@@ -179,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in args.runs:
             entry = describe(run, allow_unfinished=args.allow_unfinished)
             target = checkpoint.export(run / "checkpoint.pt", args.out / entry["file"])
-            entry["sha256"] = _sha256(target)
+            entry["sha256"] = checkpoint.sha256(target)
             entry["bytes"] = target.stat().st_size
             if entry["file"] in notes:
                 entry["note"] = notes[entry["file"]]

@@ -23,6 +23,7 @@ over the target, so an interrupted save leaves the previous file intact.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import pickle
@@ -39,7 +40,7 @@ from torch import Tensor, nn
 
 from infoprobe.errors import InfoprobeError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "build_model", "export", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "build_model", "export", "load", "save", "sha256"]
 
 FORMAT = "infoprobe-checkpoint"
 FORMAT_VERSION = 1
@@ -178,6 +179,15 @@ def export(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Pa
         "versions": ckpt.versions,
     }
     return _write(target, payload)
+
+
+def sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (what a shipped checkpoint is identified by)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load(path: str | os.PathLike[str], *, map_location: str | torch.device = "cpu") -> Checkpoint:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
 HELP = "write a weights-only copy of a checkpoint for sharing (drops the optimizer and RNG state)"
@@ -15,11 +14,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from infoprobe.checkpoint import export
+    from infoprobe.checkpoint import export, sha256
 
     source = Path(args.checkpoint)
     target = export(source, args.target)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
     print(f"{target}  {target.stat().st_size / 1e6:.2f} MB (from {source.stat().st_size / 1e6:.2f} MB)"
-          f"  sha256 {digest}")
+          f"  sha256 {sha256(target)}")
     return 0

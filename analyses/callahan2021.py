@@ -59,7 +59,7 @@ SCALE: dict[str, dict[str, tuple[Any, ...]]] = {"full": {"mnist": (None, None, N
                    "digits": (None, 2, 2, 360, 360, 10)}}
 ESTIMATORS = ["entropy=callahan2021", "kl=callahan2021", "kl=histogram(edges='shared', smoothing=1.0)",
               "mi_input=noisy(scale=0.1)", "mi_input=noisy(scale=0.3)", "mi_input=binned(bins=30)",
-              "mi_label=binned(bins=30)", "mi_label=ksg", "entropy=gaussian", "entropy=knn",
+              "mi_label=probe", "mi_label=binned(bins=30)", "mi_label=ksg", "entropy=gaussian", "entropy=knn",
               *(f"entropy=histogram(bins={b}, smoothing=1.0)" for b in BINS),
               *(f"kl=histogram(bins={b}, edges='separate', smoothing=1.0)" for b in BINS)]
 DISCUSSION_MARK = "<!-- discussion: written by hand after reading the numbers; kept on re-render -->"
@@ -85,7 +85,8 @@ def get_model(kind: str, k: int, args: argparse.Namespace, scale: tuple[Any, ...
         ckpt = checkpoint.load(path)
         history = ckpt.metrics.get("history", [])
         info = {"source": "loaded", "checkpoint": str(path), "epochs": ckpt.training.get("epochs_done"),
-                "train_seconds": sum(h.get("seconds") or 0 for h in history) or None}
+                "train_seconds": sum(h.get("seconds") or 0 for h in history) or None,
+                "history": [{key: h.get(key) for key in ("epoch", "train_l1", "test_l1", "lr", "seconds")} for h in history]}
         return checkpoint.build_model(ckpt, device=args.device).eval(), info
     subset, epochs = scale[0], scale[1] if kind == "inn" else scale[2]
     start = time.perf_counter()
@@ -131,6 +132,13 @@ def layer_numbers(result: AnalysisResult) -> dict[str, Any]:
     exact = [r.entropy_change["exact"].value for r in result.layers
              if "exact" in r.entropy_change and r.entropy_change["exact"].ok]
     out["exact_dh_total"] = sum(exact) if exact else None
+    code = next((r for r in result.layers if r.region == "bottleneck"), None)
+    for where, row in (("code", code), ("output", result.layers[-1] if result.layers else None)):
+        if row is None:
+            continue
+        out[where] = {"layer": row.label,
+                      **{f"mi_input {m}": e.to_dict() for m, e in row.mi_input.items() if m.startswith("noisy")},
+                      **{f"mi_label {m}": e.to_dict() for m, e in row.mi_label.items() if m == "probe"}}
     return out
 
 
@@ -147,7 +155,7 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
     # one tag for the metrics files and the figures, so that a variant never overwrites the main run's
     tag = entry["figures_tag"] = args.dataset + (f"_{name.replace(' ', '')}" if name else "")
     analyses: dict[str, AnalysisResult] = {}
-    for kind in KINDS:
+    for kind in args.models:
         log(f"[{args.dataset}] {kind} k={k}")
         model, info = get_model(kind, k, args, scale, data)
         result = infoprobe.analyze(model, data[1], estimators=ESTIMATORS, samples=scale[3], joint_samples=scale[4],
@@ -163,16 +171,46 @@ def analyse_dataset(args: argparse.Namespace, log: Any = print) -> dict[str, Any
         for kind in KINDS:
             model, _ = get_model(kind, k_sweep, args, scale, data)
             entry["sweep"].setdefault(str(k_sweep), {})[kind] = controls(model, data[1], args)["io_kl_vs_n"]
+    if args.no_figures:
+        return entry
     figures = Path(args.figures)
-    names = [f"{kind} (k={k})" for kind in KINDS]
+    plot_learning_curves(entry, figures / f"callahan2021_learning_curves_{tag}.png")
+    names = [f"{kind} (k={k})" for kind in analyses]
     for group in ("entropy", "relative_entropy"):
         plot_compare(list(analyses.values()), names, figures / f"callahan2021_{group}_{tag}.png",
                      quantity=group, method="callahan2021")
-    plot_entropy_change(analyses["inn"], figures / f"callahan2021_entropy_change_{tag}.png")
+    if "inn" in analyses:
+        plot_entropy_change(analyses["inn"], figures / f"callahan2021_entropy_change_{tag}.png")
     for kind, result in analyses.items():
         plot_info_plane(result, figures / f"callahan2021_info_plane_{kind}_{tag}.png")
     plot_bins(analyses, figures / f"callahan2021_bins_{tag}.png")
     return entry
+
+
+def plot_learning_curves(entry: dict[str, Any], path: Path) -> None:
+    """Train and test L1 per epoch of each loaded model, from its checkpoint's history (if any)."""
+    curves = {kind: m["training"]["history"] for kind, m in entry["models"].items() if m["training"].get("history")}
+    if not curves:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), squeeze=False)
+    for ax, (kind, history) in zip(axes[0], curves.items(), strict=True):
+        for key, style in (("train_l1", "--"), ("test_l1", "o-")):
+            points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, ms=3, label=key.replace("_l1", " L1"))
+        ax.set(xlabel="epoch", ylabel="mean absolute error", yscale="log",
+               title=f"{entry['dataset']} {kind} (k = {entry['k']})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot_bins(analyses: dict[str, AnalysisResult], path: Path) -> None:
@@ -214,6 +252,8 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
                       "Its tables are in `callahan2021_previous_version.md`; re-run `python -m "
                       f"analyses.callahan2021 --dataset {dataset}` to regenerate them with this one.", ""]
             continue
+        if str(r.get("variant") or "").startswith("seed"):
+            continue  # another seed of a main run: only in the seeds table
         m = r["models"]
         lines += [f"## {dataset} (k = {r['k']}, {r['scale'].upper()} scale, {r['test_images']} test images)", "",
                   f"Command: `{r['command']}`", "",
@@ -239,6 +279,11 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
             lines.append(f"- {kind}: {a['zero_fraction']:.1%} of the input values are 0; the largest term of the "
                          f"paper's io KL is bin {top['bin']} ({top['term']:.3g} of {a['value']:.3g} nats; p = "
                          f"{top['p']:.3g}, q = {top['q']:.3g}).")
+        for kind in KINDS:
+            history = m[kind]["training"].get("history") or []
+            if history:
+                lines.append(f"- {kind}: test L1 by epoch " + " → ".join(
+                    f"{h['test_l1']:.4f}" for h in history if h.get("test_l1") is not None) + ".")
         if "inversion_error" in m["inn"]:
             lines.append(f"- The INN is invertible before the bottleneck: max error {m['inn']['inversion_error']:.1e}.")
         if r["sweep"]:
@@ -276,8 +321,7 @@ def _seed_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
             rows.setdefault(name, {}).setdefault(kind, []).append(float(value))
 
     for r in runs:
-        for kind in KINDS:
-            m = r["models"][kind]
+        for kind, m in r["models"].items():
             add("test L1", kind, m["l1"])
             for method, est in m["io_kl"].items():
                 if est.get("status", "ok") == "ok":
@@ -287,6 +331,11 @@ def _seed_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
                 if f"max_{group}" in m:
                     add(f"largest layer-wise {group.replace('_', ' ')} [callahan2021]", kind, m[f"max_{group}"]["value"])
             add("total exact Δh of the invertible blocks", kind, m.get("exact_dh_total"))
+            for where in ("code", "output"):
+                for name, est in m.get(where, {}).items():
+                    if isinstance(est, dict) and est.get("status", "ok") == "ok":
+                        label = name.replace("mi_input noisy", "I(X; T + ε), noise").replace("mi_label probe", "I(T; Y) ≥ [probe]")
+                        add(f"{label}, {where}", kind, est["value"])
     return rows
 
 
@@ -297,8 +346,9 @@ def seeds_table(results: dict[str, Any]) -> list[str]:
     for group, runs in _seed_entries(results).items():
         rows = _seed_rows(runs)
         lines += ["", f"## Seeds: {group} ({len(runs)} runs)", "",
-                  "Mean ± standard deviation over the runs; the order column says whether the two "
-                  "models compare the same way in every run.", "",
+                  "Mean ± standard deviation over the runs (a single value: one run); the order column says "
+                  "whether the two models compare the same way in every run, and is empty unless both have "
+                  "every run. Runs: " + "; ".join(f"`{r['command']}`" for r in runs) + ".", "",
                   "| | INN | classical | order |", "|---|---|---|---|"]
         for name, per in rows.items():
             inn, cla = per.get("inn", []), per.get("classical", [])
@@ -332,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the control: analyse freshly initialised models (seeded by --seed)")
     p.add_argument("--variant", help="store the results under '<dataset> <variant>', e.g. 'seed 1' for "
                    "another seed's --checkpoints (default: 'untrained' with --untrained)")
+    p.add_argument("--models", nargs="+", choices=list(KINDS), default=list(KINDS),
+                   help="the models to analyse (another seed may exist for one of them only)")
+    p.add_argument("--no-figures", action="store_true", help="write numbers only (e.g. for another seed)")
     p.add_argument("--render-only", action="store_true", help="re-render the .md from the .json")
     args = p.parse_args(argv)
     args.command = "python -m analyses.callahan2021 " + shlex.join(argv if argv is not None else sys.argv[1:])

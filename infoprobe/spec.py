@@ -6,6 +6,7 @@ An estimator spec names a *role* and a method with options, the same in Python a
     "kl=histogram(bins=30, edges='shared')"  # pooled-histogram KL(previous ‖ this), shared edges
     "mi_input=noisy(scale=0.3)"              # noisy-channel I(X; T + ε) at resolution 0.3
     "mi_label=ksg"                           # I(T; Y) with class labels (Ross 2014)
+    "mi_label=probe"                         # a lower bound on I(T; Y) from a held-out linear probe
     {"role": "entropy", "method": "gaussian"}
 
 Roles: ``entropy`` (of each layer), ``kl`` (KL(previous layer ‖ this layer) and
@@ -57,6 +58,7 @@ DEFAULT_ESTIMATORS: tuple[str, ...] = (
     "kl=histogram",
     "kl=knn",
     "mi_input=noisy(scale=0.3)",
+    "mi_label=probe",
     "mi_label=ksg",
 )
 PRESET_ESTIMATORS = {PAPER_PRESET: ("entropy=callahan2021", "kl=callahan2021")}

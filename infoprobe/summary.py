@@ -42,7 +42,10 @@ MEANING = (
      "For a deterministic, injective layer T = f(X) the mutual information I(X; T) is infinite. The "
      "noisy-channel estimate I(X; T + ε) adds Gaussian noise of a stated size (a fraction of the layer's "
      "spread) and is capped at ln n; it measures how well the layer separates the samples at that "
-     "resolution, not information lost. I(T; Y) with the class labels is bounded by H(Y)."),
+     "resolution, not information lost. I(T; Y) with the class labels is bounded by H(Y). The probe "
+     "estimate is H(Y) minus the held-out cross-entropy of a logistic regression of Y on T: a lower bound "
+     "that stays valid in any dimension (where the kNN label MI is marked B); a small value may mean the "
+     "label is there but not linearly readable."),
     ("The exact Δh",
      "For an invertible block with a known Jacobian the change of differential entropy across the block "
      "is exactly E[log |det J|] (change of variables): no estimator is involved. For an INN it shows that "
@@ -123,7 +126,9 @@ def headline(result: AnalysisResult) -> list[tuple[str, str, str]]:
     if bottleneck is not None and bottleneck.mi_label:
         method, est = next(iter(bottleneck.mi_label.items()))
         ceiling = f" of at most H(Y) = {g.label_entropy:.3g}" if g.label_entropy else ""
-        out.append((f"I(bottleneck; Y) [{method}]", est.text(".4g"), f"label information kept by the code{ceiling}"))
+        kept = "label information the code keeps at least (a held-out linear probe's bound)" if method.startswith("probe") \
+            else "label information kept by the code"
+        out.append((f"I(bottleneck; Y) [{method}]", est.text(".4g"), f"{kept}{ceiling}"))
     # only readable blocks: after the bottleneck log|det J| is not an entropy change (status X)
     exact = [r.entropy_change["exact"] for r in result.layers
              if "exact" in r.entropy_change and r.entropy_change["exact"].ok]

@@ -67,6 +67,11 @@ def test_render_only_keeps_the_discussion_and_reuse_reproduces(run: dict[str, Pa
     for kind in ("inn", "classical"):
         assert after["models"][kind]["training"]["source"] == "loaded"
         assert after["models"][kind]["io_kl"] == before["models"][kind]["io_kl"]
+        # a loaded model brings its learning curve: one row per epoch trained
+        history = after["models"][kind]["training"]["history"]
+        assert [h["epoch"] for h in history] == list(range(1, after["models"][kind]["training"]["epochs"] + 1))
+    assert (run["figures"] / "callahan2021_learning_curves_digits.png").stat().st_size > 5_000
+    assert "- inn: test L1 by epoch " in page.read_text()
 
 
 @pytest.mark.slow
@@ -93,3 +98,17 @@ def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Pa
     assert f"{np.mean(l1):.4g} ± {np.std(l1, ddof=1):.2g}" in row
     assert any(word in row for word in ("in all 2", "differs between runs"))
     assert results["digits seed 1"]["models"]["inn"]["exact_dh_total"] is not None
+    # the label information of the code as a probe's lower bound, readable where the kNN one is not
+    probe = results["digits seed 1"]["models"]["classical"]["code"]["mi_label probe"]
+    assert probe["status"] == "ok" and 0 < probe["value"] <= np.log(10)
+    # another seed of one model only, numbers without figures: the spread then has no order column
+    assert callahan2021.main([*argv, "--seed", "2", "--variant", "seed 2", "--models", "classical", "--no-figures"]) == 0  # type: ignore[misc]
+    results = json.loads((run["results"] / "callahan2021.json").read_text())
+    assert set(results["digits seed 2"]["models"]) == {"classical"}
+    assert not (run["figures"] / "callahan2021_entropy_digits_seed2.png").exists()
+    page = (run["results"] / "callahan2021.md").read_text()
+    assert "## Seeds: digits, k = 8, quick scale (3 runs)" in page and "## digits seed" not in page
+    row = next(line for line in page.splitlines() if line.startswith("| test L1 |") and "±" in line)
+    l1 = [results[key]["models"]["classical"]["l1"] for key in ("digits", "digits seed 1", "digits seed 2")]
+    assert row.endswith(f"| {np.mean(l1):.4g} ± {np.std(l1, ddof=1):.2g} |  |")
+    assert any(line.startswith("| I(T; Y) ≥ [probe], code |") for line in page.splitlines())

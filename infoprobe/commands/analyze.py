@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_model_data_options(parser)
     parser.add_argument("--estimator", action="append", metavar="ROLE=METHOD(...)", dest="estimators",
                         help="an estimator, repeatable: entropy=knn(k=5), kl=histogram(bins=30, edges='shared'), "
-                        "mi_input=noisy(scale=0.3), mi_label=ksg; roles entropy, kl, mi_input, mi_label "
+                        "mi_input=noisy(scale=0.3), mi_label=probe; roles entropy, kl, mi_input, mi_label "
                         "(default: the honest default set, see the README)")
     parser.add_argument("--preset", choices=["callahan2021"],
                         help="reproduce the paper only: pooled-histogram entropy and KL")

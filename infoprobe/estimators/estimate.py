@@ -30,7 +30,9 @@ __all__ = [
     "Estimate",
     "EstimationError",
     "Flag",
+    "Notes",
     "Rank",
+    "StandardError",
     "judge",
 ]
 
@@ -70,6 +72,18 @@ class Rank:
     """A note from an estimator: the numerical rank it measured on the data."""
 
     value: int
+
+
+@dataclass(frozen=True)
+class StandardError:
+    """A note from an estimator whose value is a mean of independent terms: its standard error,
+    from which a method with ``resampling="clt"`` takes a normal interval instead of refitting."""
+
+    value: float
+
+
+#: what an estimator function returns beside its value: plain remarks, flags and the rank it measured
+Notes = list[str | Flag | Rank | StandardError]
 
 
 @dataclass(frozen=True)

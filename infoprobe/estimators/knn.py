@@ -47,7 +47,7 @@ import math
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators.estimate import EstimationError, Flag, Rank
+from infoprobe.estimators.estimate import EstimationError, Flag, Notes
 from infoprobe.estimators.neighbors import count_within, knn_distances, ksg_search
 from infoprobe.estimators.rank import divergence_rank_notes, rank_notes, sample_size_flag
 
@@ -64,8 +64,6 @@ __all__ = [
     "ksg_label_mi",
     "ksg_mi",
 ]
-
-Notes = list[str | Flag | Rank]
 #: tie-breaking noise s.d., relative to the data's RMS feature s.d. (`break_ties`)
 TIE_NOISE = 1e-10
 DEFAULT_K = 3

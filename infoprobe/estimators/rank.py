@@ -20,11 +20,9 @@ from typing import Any
 
 import torch
 
-from infoprobe.estimators.estimate import Flag, Rank
+from infoprobe.estimators.estimate import Flag, Notes, Rank
 
 __all__ = ["divergence_rank_notes", "numerical_rank", "rank_notes", "rank_tolerance", "sample_size_flag"]
-
-Notes = list[str | Flag | Rank]
 
 
 def rank_tolerance(n: int, d: int, dtype: torch.dtype) -> float:

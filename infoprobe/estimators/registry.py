@@ -14,14 +14,24 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import torch
 
 from infoprobe.errors import InfoprobeError
-from infoprobe.estimators import binned, gaussian, histogram, kde, knn, renyi
+from infoprobe.estimators import binned, gaussian, histogram, kde, knn, probe, renyi
 from infoprobe.estimators._base import as_labels, as_samples, is_labels, log_base
-from infoprobe.estimators.estimate import NONNEGATIVE, Estimate, EstimationError, Flag, Rank, judge
+from infoprobe.estimators.estimate import (
+    NONNEGATIVE,
+    Estimate,
+    EstimationError,
+    Flag,
+    Notes,
+    Rank,
+    StandardError,
+    judge,
+)
 from infoprobe.estimators.presets import preset_options
 
 __all__ = [
@@ -34,8 +44,6 @@ __all__ = [
     "noisy_channel_mi",
     "register",
 ]
-
-Notes = list[str | Flag | Rank]
 EstimatorFunction = Callable[..., tuple[float, Sequence[str | Flag | Rank]]]
 #: (arrays, bound options) -> the largest value the method can return on these data, or None
 Ceiling = Callable[[Sequence[torch.Tensor], dict[str, Any]], float | None]
@@ -45,8 +53,10 @@ Ceiling = Callable[[Sequence[torch.Tensor], dict[str, Any]], float | None]
 class Method:
     """One estimator: what it estimates, how, the paper, how to resample it, its ceiling.
 
-    ``resampling`` is "bootstrap" (resample with replacement) or "subsampling" (half-size
-    subsamples without replacement, for estimators that duplicated points would bias).
+    ``resampling`` is "bootstrap" (resample with replacement), "subsampling" (half-size
+    subsamples without replacement, for estimators that duplicated points would bias) or "clt"
+    (a normal interval from the `StandardError` note the function returns, for a value that is a
+    mean of independent terms, such as a held-out loss).
     For mutual information, ``label_entropy`` names the entropy method used for
     I(X;Y) = H(X) − Σ_y p(y) H(X|Y=y) when y holds class labels (None: the function takes
     labels itself), unless ``label_function`` gives a dedicated estimator for class labels.
@@ -64,6 +74,9 @@ class Method:
     #: the values of many subsamples of one array at once, (array, index sets, **options) -> values,
     #: when that is cheaper than one call each; equal to them up to float round-off
     subsets: Callable[..., list[float]] | None = None
+    #: a lower bound (the probe): near its largest possible value it pins the quantity rather
+    #: than saturating, so no ceiling is applied
+    lower_bound: bool = False
 
 
 def _log_n(arrays: Sequence[torch.Tensor], options: dict[str, Any]) -> float:
@@ -136,6 +149,10 @@ _METHODS: dict[str, Method] = {
         Method("mutual_information", "renyi", renyi.renyi_mi,
                "matrix-based Rényi MI via the Hadamard product of Gram matrices", _RENYI, "subsampling",
                ceiling=_log_n),
+        Method("mutual_information", "probe", probe.probe_needs_labels,
+               "held-out linear-probe lower bound H(Y) − cross-entropy (class labels only)",
+               "Barber & Agakov (2003), NeurIPS 16 (the variational bound)", "clt",
+               label_function=probe.probe_label_mi, lower_bound=True),
         Method("mutual_information", "kde", kde.kde_mi,
                "H(X)+H(Y)−H(X,Y) from Kolchinsky–Tracey bounds", _KT, "subsampling",
                ceiling=_log_n, label_entropy="kde"),
@@ -324,7 +341,12 @@ def _estimate(
     call = _bind(function, f"{quantity} method {spec.name!r}", options, seed)
     value, notes = call(*arrays)
     interval = None
-    if ci is not None and math.isfinite(value) and _wants_interval(quantity, value, notes):
+    standard_error = next((n.value for n in notes if isinstance(n, StandardError)), None)
+    if ci is not None and spec.resampling == "clt":
+        if standard_error is not None and math.isfinite(value):
+            half_width = NormalDist().inv_cdf((1 + ci) / 2) * standard_error
+            interval = (value - half_width, value + half_width)
+    elif ci is not None and math.isfinite(value) and _wants_interval(quantity, value, notes):
         subsets = None
         n_rows, d_features = arrays[0].shape[0], arrays[0][:1].numel()
         if spec.subsets is not None and n_rows <= kde.SUBSET_MATRIX_MAX and d_features >= kde.SUBSET_MIN_D:
@@ -493,7 +515,7 @@ def mutual_information(
             function = spec.label_function
         elif spec.label_entropy is not None:
             function = _label_mi(lookup("entropy", spec.label_entropy), options)
-        spec = replace(spec, ceiling=_label_ceiling)
+        spec = replace(spec, ceiling=None if spec.lower_bound else _label_ceiling)
         d = xt.shape[1] + 1
     else:
         yt = as_samples(y, name="y", device=xt.device)

@@ -60,8 +60,9 @@ _GROUP_HEAD = {"entropy": "H", "entropy_change": "Δh", "relative_entropy": "KL 
                "mi_input": "I(X;T)", "mi_label": "I(T;Y)"}
 
 
-def _order(method: str) -> tuple[int, str]:
-    return (0 if method == "callahan2021" else 1, method)
+def _order(method: str) -> int:
+    """The paper's method first, then the analysis's own order (a stable sort keeps it)."""
+    return 0 if method == "callahan2021" else 1
 
 
 def layer_table(result: AnalysisResult, *, wide: bool = False, fold: bool | None = None) -> tuple[list[str], list[list[str]]]:

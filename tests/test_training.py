@@ -313,3 +313,26 @@ def test_cli_trains_resumes_and_reports_errors(tmp_path, capsys) -> None:
     assert "MNIST not found" in capsys.readouterr().err
     assert main(["train", "inn-ae", "--set", "oops", "--out", str(tmp_path / "z")]) == 2
     assert "Expected --set key=value" in capsys.readouterr().err
+
+
+def test_a_signal_during_the_optimizer_update_waits_for_the_step_to_end() -> None:
+    # a SIGTERM inside the update would leave a half-updated state that cannot be checkpointed
+    import signal
+
+    from models.training import _interrupts_deferred
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    reached = []
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"), _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("the rest of the step")
+        assert reached == ["the rest of the step"]
+        assert signal.getsignal(signal.SIGTERM) is handler
+        with _interrupts_deferred():  # no signal: nothing happens
+            reached.append("a quiet step")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -47,7 +47,7 @@ def measure(
     """Rows for ``layers`` (input first), the global estimates and run-level warnings."""
     import torch
 
-    from infoprobe.estimators.registry import label_entropy
+    from infoprobe.estimators._base import label_entropy
 
     n = x.shape[0]
     sub = np.sort(np.random.default_rng(spec.seed).choice(n, size=min(spec.joint_samples, n), replace=False))

@@ -20,6 +20,7 @@ __all__ = [
     "as_labels",
     "as_samples",
     "is_labels",
+    "label_entropy",
     "log_base",
     "rows_per_chunk",
     "sample_device",
@@ -150,3 +151,10 @@ def as_labels(y: Any, *, n: int, device: torch.device) -> torch.Tensor:
             "pass x and y with the same first dimension"
         )
     return tensor
+
+
+def label_entropy(labels: torch.Tensor) -> float:
+    """Plug-in entropy H(Y) in nats of integer class labels: the ceiling of I(X; Y)."""
+    counts = torch.unique(labels, return_counts=True)[1].to(torch.float64)
+    p = counts / counts.sum()
+    return float(-(p * torch.log(p)).sum())

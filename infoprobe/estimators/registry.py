@@ -21,7 +21,7 @@ import torch
 
 from infoprobe.errors import InfoprobeError
 from infoprobe.estimators import binned, gaussian, histogram, kde, knn, probe, renyi
-from infoprobe.estimators._base import as_labels, as_samples, is_labels, log_base
+from infoprobe.estimators._base import as_labels, as_samples, is_labels, label_entropy, log_base
 from infoprobe.estimators.estimate import (
     NONNEGATIVE,
     Estimate,
@@ -94,13 +94,6 @@ def _kde_entropy_ceiling(arrays: Sequence[torch.Tensor], options: dict[str, Any]
 
 def _ksg_ceiling(arrays: Sequence[torch.Tensor], options: dict[str, Any]) -> float:
     return knn.ksg_ceiling(arrays[0].shape[0], options.get("k", knn.DEFAULT_K))
-
-
-def label_entropy(labels: torch.Tensor) -> float:
-    """Plug-in entropy H(Y) in nats of integer class labels: the ceiling of I(X; Y)."""
-    counts = torch.unique(labels, return_counts=True)[1].to(torch.float64)
-    p = counts / counts.sum()
-    return float(-(p * torch.log(p)).sum())
 
 
 def _label_ceiling(arrays: Sequence[torch.Tensor], options: dict[str, Any]) -> float:

@@ -93,8 +93,8 @@ def train_by_epoch(model: nn.Module, train_data: Any, *, epochs: int, out: Path,
     data order and RNG are restored) and can be stopped and continued from ``first_epoch``.
     ``options`` go to ``train`` (``test_data``, ``subset``, ``seed``, ``lr``, ...). A row holds
     ``epoch`` (the epochs done), ``seconds`` (wall time of training and measuring),
-    ``train_loss`` and, with ``test_data``, ``test_loss`` as the trainer logged them, then the
-    measurements.
+    ``train_loss``, ``lr`` and, with ``test_data``, ``test_loss`` as the trainer logged them, then
+    the measurements.
     """
     from models.training import train
 
@@ -103,7 +103,7 @@ def train_by_epoch(model: nn.Module, train_data: Any, *, epochs: int, out: Path,
         result = train(model, train_data, epochs=epoch, out=out, resume=True, progress=False, **options)
         logged = {r["epoch"]: r for r in result.history}.get(result.epochs_done, {})
         row: dict[str, Any] = {"epoch": result.epochs_done}
-        row.update({k: logged[k] for k in ("train_loss", "test_loss") if k in logged})
+        row.update({k: logged[k] for k in ("train_loss", "test_loss", "lr") if k in logged})
         row.update(measure_fn(model))
         row["seconds"] = time.perf_counter() - t0
         yield row

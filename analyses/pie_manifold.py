@@ -86,6 +86,7 @@ PLATEAU_TOLERANCE = 0.05  # plateau: at most 5 % of the net change made in that 
 __all__ = ["curve_row", "fit", "main", "plateau", "run"]
 
 M = TypeVar("M", bound=nn.Module)
+BASELINE_TAGS = ("vae", "wae", "classical_ae10")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,9 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoints", type=Path, default=None, help="where to keep trained models (default: none kept)")
     p.add_argument("--resume", action="store_true",
                    help="continue each model from its checkpoint in --checkpoints (finished ones are reused)")
+    p.add_argument("--lr-drop", action="append", default=[], metavar="TAG=EPOCH",
+                   help="lower one model's lr tenfold after that epoch (MultiStepLR milestone); TAG is its "
+                        f"checkpoint name: pie_sigma<σ>, {', '.join(BASELINE_TAGS)}; applies on --resume too")
     p.add_argument("--figures", type=Path, default=ROOT / "figures")
     p.add_argument("--results", type=Path, default=ROOT / "analyses" / "results")
     args = p.parse_args(argv)
+    tags = (*(f"pie_sigma{s:g}" for s in args.sigmas), *BASELINE_TAGS)
+    args.lr_drops = {}
+    for item in args.lr_drop:
+        tag, _, epoch = item.partition("=")
+        if tag not in tags or not epoch.isdigit():
+            p.error(f"--lr-drop expects TAG=EPOCH with TAG one of {', '.join(tags)}, got {item!r}")
+        args.lr_drops[tag] = int(epoch)
     if args.quick:
         args.epochs = [3] if args.epochs is None else args.epochs
         args.baseline_epochs = 3 if args.baseline_epochs is None else args.baseline_epochs
@@ -143,7 +154,9 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
     """
     from models.training import resolve_recipe
 
-    recipe = resolve_recipe(model, {"epochs": epochs})
+    drop = args.lr_drops.get(tag)
+    milestones, gamma = (None, None) if drop is None else ([drop], 0.1)
+    recipe = resolve_recipe(model, {"epochs": epochs, "milestones": milestones, "gamma": gamma})
     out, curve_path = folder / f"{tag}.pt", folder / f"{tag}.curve.jsonl"
     curve: list[dict[str, Any]] = []
     if args.resume and curve_path.is_file() and out.is_file():
@@ -156,7 +169,7 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
     rows = train_by_epoch(model, train_data, epochs=recipe["epochs"], out=out, first_epoch=len(curve) + 1,
                           measure_fn=lambda m: measure(m, curve_data, classifier, pie=False, seed=args.seed),
                           test_data=test_data, device=args.device, seed=args.seed, subset=args.subset,
-                          test_subset=args.test_subset)
+                          test_subset=args.test_subset, milestones=milestones, gamma=gamma)
     if len(curve) >= recipe["epochs"]:  # nothing left to train: the weights come from the checkpoint
         model.load_state_dict(checkpoint.load(out).state_dict)
         model.to(resolve_device(args.device))
@@ -171,7 +184,8 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
     model.eval()
     n_train = min(args.subset or len(train_data), len(train_data))
     record: dict[str, Any] = {
-        "epochs": len(curve), "batch_size": recipe["batch_size"],
+        "epochs": len(curve), "batch_size": recipe["batch_size"], "lr": recipe["lr"],
+        "milestones": recipe["milestones"],
         "steps": len(curve) * -(-n_train // recipe["batch_size"]),
         "seconds": round(sum(r["seconds"] for r in curve), 1), "curve": curve,
         "plateau": {key: plateau([r[key] for r in curve]) for key in ("test_loss", "class_consistency")
@@ -439,7 +453,8 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
     scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: {pie_epochs}; "
              f"VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; classical AE epochs: "
              f"{args.reference_epochs or 'recipe default'}; "
-             f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
+             + "".join(f"lr ÷10 after epoch {e} for {t}; " for t, e in sorted(args.lr_drops.items()))
+             + f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
              f"device: {args.device}; seed {args.seed}; UMAP on {args.umap_points} test codes; "
              f"sharpness over {N_SHARPNESS:,} images per row")
     report["scale"] = scale

@@ -60,6 +60,7 @@ def describe(run: Path, *, allow_unfinished: bool = False) -> dict[str, Any]:
         "model": ckpt.model_name, "config": config, "dataset": ckpt.dataset,
         "test_dataset": training.get("test_dataset"),
         "seed": training["seed"], "recipe": recipe, "recipe_changes": changed,
+        "changed_on_resume": list(training.get("recipe_changes", [])),
         "finished": bool(training.get("finished")),
         "epochs": training.get("epochs_done"),
         "command": command,
@@ -125,6 +126,9 @@ def render(manifest: dict[str, Any]) -> str:
             f"- Recipe: {json.dumps(e['recipe'], sort_keys=True)}"
             + (f"; differs from the model's default in {json.dumps(e['recipe_changes'], sort_keys=True)}"
                if e["recipe_changes"] else " (the model's default recipe)."),
+            *[f"- Resumed at epoch {c['epoch']}, step {c['step']} with "
+              + ", ".join(f"{k} {json.dumps(v[0])} → {json.dumps(v[1])}" for k, v in sorted(c["changed"].items()))
+              + " (from then on)." for c in e.get("changed_on_resume", [])],
             f"- Data: {e['dataset'].get('name')} {e['dataset'].get('split')}, {e['dataset'].get('n')} images;"
             f" test L1 on {test.get('name')} {test.get('split')}, {test.get('n')} images.",
             f"- Trained on {e['device']} with torch {e['versions'].get('torch')}, infoprobe "

@@ -128,6 +128,56 @@ def _make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimize
     return torch.optim.SGD(params, lr=lr, momentum=float(recipe["momentum"]), weight_decay=wd)
 
 
+def _resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Mapping[str, Any],
+                    *, step: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The recipe of a resumed run: the checkpoint's, with the options given now applied on top.
+
+    Returns it and what the given options change, ``{key: [before, after]}`` (``epochs`` is not a
+    change: extending a run is what resuming is for). The optimizer cannot change, nor the batch
+    size in the middle of an epoch (the remaining steps are counted in batches).
+    """
+    before = resolve_recipe(model, {k: v for k, v in previous.items() if k in RECIPE_KEYS})
+    recipe = resolve_recipe(model, {**before, **{k: v for k, v in overrides.items() if v is not None}})
+    changed = {k: [before[k], recipe[k]] for k in RECIPE_KEYS if k != "epochs" and before[k] != recipe[k]}
+    if "optimizer" in changed:
+        raise InfoprobeError(
+            f"Cannot resume a run trained with {before['optimizer']!r} with optimizer {recipe['optimizer']!r}; "
+            "start a new run (another --out)."
+        )
+    if "batch_size" in changed and step:
+        raise InfoprobeError(
+            f"Cannot change the batch size from {before['batch_size']} to {recipe['batch_size']} in the middle "
+            f"of an epoch (checkpoint at step {step}); resume with the old batch size until the epoch ends."
+        )
+    return recipe, changed
+
+
+def _apply_recipe(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
+                  recipe: Mapping[str, Any]) -> None:
+    """Make restored optimizer and scheduler states follow ``recipe`` (lr schedule, betas, decay).
+
+    The lr of the next epoch is the recipe's lr times gamma for every milestone already passed,
+    the value an uninterrupted run with this recipe would use.
+    """
+    from collections import Counter
+
+    sched.milestones = Counter(recipe["milestones"])
+    sched.gamma = float(recipe["gamma"])
+    sched.base_lrs = [float(recipe["lr"])] * len(opt.param_groups)
+    passed = sum(1 for m in recipe["milestones"] if m <= sched.last_epoch)
+    for group in opt.param_groups:
+        group["initial_lr"] = float(recipe["lr"])
+        group["lr"] = float(recipe["lr"]) * float(recipe["gamma"]) ** passed
+        group["weight_decay"] = float(recipe["weight_decay"])
+        if "betas" in group:
+            group["betas"] = tuple(recipe["betas"])
+        if "eps" in group:
+            group["eps"] = float(recipe["eps"])
+        if "momentum" in group:
+            group["momentum"] = float(recipe["momentum"])
+    sched._last_lr = [group["lr"] for group in opt.param_groups]  # what get_last_lr() reports
+
+
 def _images(data: Any, what: str) -> tuple[Tensor, dict[str, Any] | None]:
     """The N×C×H×W image tensor of an ``ImageData`` or a bare tensor, and its description."""
     if isinstance(data, Tensor):
@@ -293,7 +343,10 @@ def train(
             ending in ``.pt`` is the checkpoint itself, with ``<name>.metrics.jsonl`` and
             ``<name>.tensorboard/`` beside it. None writes nothing.
         resume: continue from ``out/checkpoint.pt`` if it exists (model, optimizer, scheduler,
-            scaler, RNG, epoch and step); start afresh otherwise.
+            scaler, RNG, epoch and step); start afresh otherwise. A resumed run keeps the
+            checkpoint's recipe; options given now change it from there on (a new lr schedule
+            applies as if it had been used from the start), recorded in the checkpoint's
+            ``training["recipe_changes"]``.
         progress: show a tqdm progress bar (rank 0 only).
         checkpoint_every: seconds between mid-epoch checkpoints (at a step boundary, single
             process only), so that a kill that leaves no time to save (SIGKILL, a lost machine)
@@ -356,12 +409,9 @@ def _train(
     out_dir, ckpt_path, metrics_path = _output_paths(out)
     model.to(device).train()
     torch.manual_seed(seed + dist_info.rank)
-    opt = _make_optimizer(model.parameters(), recipe)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=recipe["milestones"], gamma=float(recipe["gamma"]))
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    start_epoch, start_step = 0, 0
-    partial: dict[str, float] = {}
-    history: list[dict[str, Any]] = []
+    ckpt = None
+    changed: dict[str, list[Any]] = {}
+    recipe_changes: list[dict[str, Any]] = []
     if resume and ckpt_path is not None and ckpt_path.is_file():
         ckpt = checkpoint.load(ckpt_path)
         name = getattr(model, "registry_name", None)
@@ -372,9 +422,25 @@ def _train(
             )
         if ckpt.state is None:
             raise InfoprobeError(f"Cannot resume from {ckpt_path}: it has no training state (not written by train).")
+        # A resumed run keeps the checkpoint's recipe: only the options given now change it.
+        recipe, changed = _resumed_recipe(model, ckpt.training.get("recipe") or {}, overrides,
+                                          step=int(ckpt.state["step"]))
+        recipe_changes = list(ckpt.training.get("recipe_changes", []))
+        if changed:
+            recipe_changes.append({"epoch": int(ckpt.state["epoch"]), "step": int(ckpt.state["step"]),
+                                   "changed": changed})
+    opt = _make_optimizer(model.parameters(), recipe)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=recipe["milestones"], gamma=float(recipe["gamma"]))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    start_epoch, start_step = 0, 0
+    partial: dict[str, float] = {}
+    history: list[dict[str, Any]] = []
+    if ckpt is not None and ckpt.state is not None:
         model.load_state_dict(ckpt.state_dict)
         opt.load_state_dict(ckpt.state["optimizer"])
         sched.load_state_dict(ckpt.state["scheduler"])
+        if changed:
+            _apply_recipe(opt, sched, recipe)
         scaler.load_state_dict(ckpt.state["scaler"])
         start_epoch, start_step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
         partial = dict(ckpt.state["partial"])
@@ -431,6 +497,7 @@ def _train(
             "recipe": recipe, "seed": seed, "device": str(device), "amp": amp, "world_size": world,
             "epochs_done": position["epoch"], "step_in_epoch": position["step"],
             "images_per_second": (sum(rates) / len(rates)) if rates else None, "finished": final,
+            **({"recipe_changes": recipe_changes} if recipe_changes else {}),
         }
         state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "scaler": scaler.state_dict(), "epoch": position["epoch"],

@@ -83,3 +83,13 @@ def test_train_by_epoch_equals_one_run_and_resumes(tmp_path: Path) -> None:
     with torch.no_grad():
         assert rest[0]["l1"] == pytest.approx(float((reference.reconstruct(data) - data).abs().mean()))
     assert first[0]["train_loss"] > rest[0]["train_loss"]
+
+
+def test_lr_drop_names_a_model_by_its_checkpoint_tag(capsys: pytest.CaptureFixture[str]) -> None:
+    from analyses.pie_manifold import parse_args
+
+    args = parse_args(["--lr-drop", "pie_sigma0.01=18", "--lr-drop", "wae=12"])
+    assert args.lr_drops == {"pie_sigma0.01": 18, "wae": 12}
+    with pytest.raises(SystemExit):
+        parse_args(["--lr-drop", "pie_sigma0.5=3"])
+    assert "--lr-drop expects TAG=EPOCH with TAG one of pie_sigma0.01, pie_sigma0.1, pie_sigma1" in capsys.readouterr().err

@@ -64,7 +64,8 @@ def test_ship_script_exports_and_documents_a_run(tmp_path: Path, capsys: pytest.
 
     data, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
     model = models.build("classical-ae", dataset="digits")
-    train(model, data, test_data=test, out=tmp_path / "run", epochs=2, progress=False)
+    train(model, data, test_data=test, out=tmp_path / "run", epochs=1, progress=False)
+    train(model, data, test_data=test, out=tmp_path / "run", epochs=2, lr=5e-4, progress=False, resume=True)
     assert ship([str(tmp_path / "run"), "--out", str(tmp_path / "ship"),
                  "--note", "digits-classical-ae-k8.pt=A tiny test run."]) == 0
     manifest = json.loads((tmp_path / "ship" / "manifest.json").read_text())
@@ -72,9 +73,11 @@ def test_ship_script_exports_and_documents_a_run(tmp_path: Path, capsys: pytest.
     shipped = tmp_path / "ship" / "digits-classical-ae-k8.pt"
     assert entry["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert [r["epoch"] for r in entry["learning_curve"]] == [1, 2] and entry["cpu_seconds"] > 0
-    assert entry["recipe_changes"] == {"epochs": 2} and entry["finished"]
+    assert entry["recipe_changes"] == {"epochs": 2, "lr": 5e-4} and entry["finished"]
+    assert entry["changed_on_resume"] == [{"epoch": 1, "step": 0, "changed": {"lr": [1e-3, 5e-4]}}]
     readme = (tmp_path / "ship" / "README.md").read_text()
-    assert entry["sha256"] in readme and '{"epochs": 2}' in readme and "A tiny test run." in readme
+    assert entry["sha256"] in readme and '"epochs": 2' in readme and "A tiny test run." in readme
+    assert "Resumed at epoch 1, step 0 with lr 0.001 → 0.0005 (from then on)." in readme
     assert checkpoint.load(shipped).state is None
 
     # a run that has not finished its recipe is refused unless asked for

@@ -211,6 +211,38 @@ def test_resume_at_epoch_end_with_more_epochs_matches_uninterrupted(digits, tmp_
     _assert_same(resumed, full)
 
 
+def test_a_schedule_given_on_resume_applies_as_if_used_from_the_start(digits, tmp_path) -> None:
+    # the run is extended with an lr drop at its end (what one does when a curve flattens):
+    # the result equals a run that had the drop in its recipe from the start
+    def factory() -> nn.Module:
+        return models.build("classical-ae", dataset="digits")
+
+    full = _run(factory, digits, tmp_path / "full", epochs=3, milestones=[2], gamma=0.5)
+    _run(factory, digits, tmp_path / "two", epochs=2)
+    resumed = _run(factory, digits, tmp_path / "two", epochs=3, resume=True, milestones=[2], gamma=0.5)
+    _assert_same(resumed, full)
+    ckpt = load(tmp_path / "two" / "checkpoint.pt")
+    assert ckpt.training["recipe"]["milestones"] == [2] and ckpt.training["recipe"]["gamma"] == 0.5
+    assert ckpt.training["recipe_changes"] == [
+        {"epoch": 2, "step": 0, "changed": {"milestones": [[], [2]], "gamma": [0.1, 0.5]}}
+    ]
+    lrs = [r["lr"] for r in ckpt.metrics["history"]]
+    assert lrs == [1e-3, 1e-3, 5e-4]
+
+
+def test_resume_keeps_the_checkpoints_recipe_unless_told_otherwise(digits, tmp_path) -> None:
+    model = models.build("classical-ae", dataset="digits")
+    train(model, digits, epochs=1, lr=5e-4, weight_decay=0.0, out=tmp_path, progress=False)
+    result = train(models.build("classical-ae", dataset="digits"), digits, epochs=2, out=tmp_path,
+                   progress=False, resume=True)
+    assert result.recipe["lr"] == 5e-4 and result.recipe["weight_decay"] == 0.0
+    assert result.history[-1]["lr"] == 5e-4
+    assert "recipe_changes" not in load(tmp_path / "checkpoint.pt").training
+    with pytest.raises(InfoprobeError, match=r"Cannot resume a run trained with 'adam' with optimizer 'sgd'"):
+        train(models.build("classical-ae", dataset="digits"), digits, epochs=3, out=tmp_path,
+              progress=False, resume=True, optimizer="sgd")
+
+
 def test_resume_refuses_a_checkpoint_of_another_model(digits, tmp_path) -> None:
     train(models.build("classical-ae", dataset="digits"), digits, epochs=1, out=tmp_path, progress=False)
     with pytest.raises(InfoprobeError, match=r"Cannot resume from .*holds 'classical-ae'"):

@@ -30,6 +30,7 @@ __all__ = [
     "Estimate",
     "EstimationError",
     "Flag",
+    "Note",
     "Notes",
     "Rank",
     "StandardError",
@@ -82,8 +83,10 @@ class StandardError:
     value: float
 
 
-#: what an estimator function returns beside its value: plain remarks, flags and the rank it measured
-Notes = list[str | Flag | Rank | StandardError]
+#: what an estimator function returns beside its value: plain remarks, flags, the rank it measured
+#: and its own standard error
+Note = str | Flag | Rank | StandardError
+Notes = list[Note]
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def judge(
     value: float,
     *,
     quantity: str,
-    notes: Iterable[str | Flag | Rank] = (),
+    notes: Iterable[Note] = (),
     ci: tuple[float, float] | None = None,
     ceiling: float | None = None,
 ) -> tuple[str, str, tuple[str, ...]]:

@@ -27,6 +27,7 @@ from infoprobe.estimators.estimate import (
     Estimate,
     EstimationError,
     Flag,
+    Note,
     Notes,
     Rank,
     StandardError,
@@ -44,7 +45,7 @@ __all__ = [
     "noisy_channel_mi",
     "register",
 ]
-EstimatorFunction = Callable[..., tuple[float, Sequence[str | Flag | Rank]]]
+EstimatorFunction = Callable[..., tuple[float, Sequence[Note]]]
 #: (arrays, bound options) -> the largest value the method can return on these data, or None
 Ceiling = Callable[[Sequence[torch.Tensor], dict[str, Any]], float | None]
 

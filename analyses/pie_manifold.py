@@ -182,10 +182,12 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
         print(f"[pie_manifold] {tag} epoch {row['epoch']}: test loss {row.get('test_loss', float('nan')):.4g}, "
               f"class-consistency {row['class_consistency']:.3f}, {row['seconds']:.0f} s", flush=True)
     model.eval()
+    used = checkpoint.load(out).training.get("recipe", recipe) if out.is_file() else recipe
     n_train = min(args.subset or len(train_data), len(train_data))
     record: dict[str, Any] = {
-        "epochs": len(curve), "batch_size": recipe["batch_size"], "lr": recipe["lr"],
-        "milestones": recipe["milestones"],
+        # the schedule the checkpoint was trained with (a drop given once stays when --resume omits it)
+        **{key: used.get(key) for key in ("lr", "milestones", "gamma")},
+        "epochs": len(curve), "batch_size": recipe["batch_size"],
         "steps": len(curve) * -(-n_train // recipe["batch_size"]),
         "seconds": round(sum(r["seconds"] for r in curve), 1), "curve": curve,
         "plateau": {key: plateau([r[key] for r in curve]) for key in ("test_loss", "class_consistency")
@@ -453,7 +455,8 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
     scale = (f"training images: {args.subset or 60_000} of 60,000 MNIST train; PIE epochs: {pie_epochs}; "
              f"VAE/WAE epochs: {args.baseline_epochs or 'recipe default'}; classical AE epochs: "
              f"{args.reference_epochs or 'recipe default'}; "
-             + "".join(f"lr ÷10 after epoch {e} for {t}; " for t, e in sorted(args.lr_drops.items()))
+             + "".join(f"{name}: lr {rec['lr']:g} × {rec['gamma']:g} after epoch {', '.join(map(str, rec['milestones']))}; "
+                       for name, rec in report["training"].items() if rec.get("milestones"))
              + f"per-epoch test evaluation on {args.test_subset or 10_000} images; "
              f"device: {args.device}; seed {args.seed}; UMAP on {args.umap_points} test codes; "
              f"sharpness over {N_SHARPNESS:,} images per row")

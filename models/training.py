@@ -107,7 +107,7 @@ def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None)
         if value is not None:
             recipe[key] = value
     recipe["betas"] = [float(b) for b in recipe["betas"]]
-    recipe["milestones"] = [int(m) for m in recipe["milestones"]]
+    recipe["milestones"] = sorted(int(m) for m in recipe["milestones"])
     recipe["epochs"], recipe["batch_size"] = int(recipe["epochs"]), int(recipe["batch_size"])
     if recipe["optimizer"] not in OPTIMIZERS:
         raise InfoprobeError(f"Unknown optimizer {recipe['optimizer']!r}; expected one of {', '.join(OPTIMIZERS)}.")
@@ -128,54 +128,79 @@ def _make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimize
     return torch.optim.SGD(params, lr=lr, momentum=float(recipe["momentum"]), weight_decay=wd)
 
 
+#: recipe keys each optimizer reads (a change of another one would do nothing)
+_OPTIMIZER_KEYS = {"adam": ("betas", "eps"), "adamax": ("betas", "eps"), "sgd": ("momentum",)}
+
+
 def _resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Mapping[str, Any],
-                    *, step: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+                    *, epoch: int, step: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The recipe of a resumed run: the checkpoint's, with the options given now applied on top.
 
     Returns it and what the given options change, ``{key: [before, after]}`` (``epochs`` is not a
-    change: extending a run is what resuming is for). The optimizer cannot change, nor the batch
-    size in the middle of an epoch (the remaining steps are counted in batches).
+    change: extending a run is what resuming is for). A change applies from the next step on, so
+    what cannot apply from there is refused: another optimizer, another batch size in the middle
+    of an epoch (the remaining steps are counted in batches), a milestone added or removed at an
+    epoch already begun, and any change to a run with no epoch left to train.
     """
     before = resolve_recipe(model, {k: v for k, v in previous.items() if k in RECIPE_KEYS})
     recipe = resolve_recipe(model, {**before, **{k: v for k, v in overrides.items() if v is not None}})
-    changed = {k: [before[k], recipe[k]] for k in RECIPE_KEYS if k != "epochs" and before[k] != recipe[k]}
+    ignored = {"momentum", "betas", "eps"} - set(_OPTIMIZER_KEYS.get(recipe["optimizer"], ()))
+    changed = {k: [before[k], recipe[k]] for k in RECIPE_KEYS
+               if k != "epochs" and k not in ignored and before[k] != recipe[k]}
     if "optimizer" in changed:
         raise InfoprobeError(
             f"Cannot resume a run trained with {before['optimizer']!r} with optimizer {recipe['optimizer']!r}; "
             "start a new run (another --out)."
+        )
+    if changed and epoch >= recipe["epochs"]:
+        raise InfoprobeError(
+            f"The run has done all its {recipe['epochs']} epochs, so {', '.join(sorted(changed))} cannot apply to "
+            f"anything; to continue it with them, give more epochs (e.g. --epochs {epoch + 1})."
         )
     if "batch_size" in changed and step:
         raise InfoprobeError(
             f"Cannot change the batch size from {before['batch_size']} to {recipe['batch_size']} in the middle "
             f"of an epoch (checkpoint at step {step}); resume with the old batch size until the epoch ends."
         )
+    # a milestone m lowers the lr from epoch m + 1 on: it may change only if that epoch has not begun
+    begun = epoch + (1 if step else 0)
+    moved = sorted(set(before["milestones"]) ^ set(recipe["milestones"]))
+    if [m for m in moved if m < begun]:
+        raise InfoprobeError(
+            f"Cannot add or remove lr milestone(s) {[m for m in moved if m < begun]}: the run is at epoch {epoch} "
+            f"(step {step}), past them. A milestone given on resume must be at least {begun}."
+        )
     return recipe, changed
 
 
 def _apply_recipe(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
-                  recipe: Mapping[str, Any]) -> None:
-    """Make restored optimizer and scheduler states follow ``recipe`` (lr schedule, betas, decay).
+                  recipe: Mapping[str, Any], changed: Mapping[str, Any]) -> None:
+    """Make restored optimizer and scheduler states follow the ``changed`` entries of ``recipe``.
 
-    The lr of the next epoch is the recipe's lr times gamma for every milestone already passed,
-    the value an uninterrupted run with this recipe would use.
+    With a new lr, gamma or milestones the lr of the next step is computed as MultiStepLR does,
+    one passed milestone at a time, so that it equals, bit for bit, the lr of a run that had this
+    schedule from the start; entries that did not change keep their restored values.
     """
     from collections import Counter
 
-    sched.milestones = Counter(recipe["milestones"])
-    sched.gamma = float(recipe["gamma"])
-    sched.base_lrs = [float(recipe["lr"])] * len(opt.param_groups)
-    passed = sum(1 for m in recipe["milestones"] if m <= sched.last_epoch)
-    for group in opt.param_groups:
-        group["initial_lr"] = float(recipe["lr"])
-        group["lr"] = float(recipe["lr"]) * float(recipe["gamma"]) ** passed
-        group["weight_decay"] = float(recipe["weight_decay"])
-        if "betas" in group:
-            group["betas"] = tuple(recipe["betas"])
-        if "eps" in group:
-            group["eps"] = float(recipe["eps"])
-        if "momentum" in group:
-            group["momentum"] = float(recipe["momentum"])
-    sched._last_lr = [group["lr"] for group in opt.param_groups]  # what get_last_lr() reports
+    if {"lr", "gamma", "milestones"} & set(changed):
+        if "milestones" in changed:
+            sched.milestones = Counter(recipe["milestones"])
+        if "gamma" in changed:
+            sched.gamma = float(recipe["gamma"])
+        if "lr" in changed:
+            sched.base_lrs = [float(recipe["lr"])] * len(opt.param_groups)
+        for group, base in zip(opt.param_groups, sched.base_lrs, strict=True):
+            lr = float(base)
+            for milestone in sorted(sched.milestones):
+                if milestone <= sched.last_epoch:
+                    lr = lr * sched.gamma ** sched.milestones[milestone]
+            group["initial_lr"], group["lr"] = float(base), lr
+        sched._last_lr = [group["lr"] for group in opt.param_groups]  # what get_last_lr() reports
+    for key, cast in (("weight_decay", float), ("eps", float), ("momentum", float), ("betas", tuple)):
+        if key in changed:
+            for group in opt.param_groups:
+                group[key] = cast(recipe[key])
 
 
 def _images(data: Any, what: str) -> tuple[Tensor, dict[str, Any] | None]:
@@ -344,9 +369,9 @@ def train(
             ``<name>.tensorboard/`` beside it. None writes nothing.
         resume: continue from ``out/checkpoint.pt`` if it exists (model, optimizer, scheduler,
             scaler, RNG, epoch and step); start afresh otherwise. A resumed run keeps the
-            checkpoint's recipe; options given now change it from there on (a new lr schedule
-            applies as if it had been used from the start), recorded in the checkpoint's
-            ``training["recipe_changes"]``.
+            checkpoint's recipe; options given now change it from the next step on (an lr
+            schedule then gives the lr a run with it from the start would have had), recorded
+            in the checkpoint's ``training["recipe_changes"]``.
         progress: show a tqdm progress bar (rank 0 only).
         checkpoint_every: seconds between mid-epoch checkpoints (at a step boundary, single
             process only), so that a kill that leaves no time to save (SIGKILL, a lost machine)
@@ -424,7 +449,7 @@ def _train(
             raise InfoprobeError(f"Cannot resume from {ckpt_path}: it has no training state (not written by train).")
         # A resumed run keeps the checkpoint's recipe: only the options given now change it.
         recipe, changed = _resumed_recipe(model, ckpt.training.get("recipe") or {}, overrides,
-                                          step=int(ckpt.state["step"]))
+                                          epoch=int(ckpt.state["epoch"]), step=int(ckpt.state["step"]))
         recipe_changes = list(ckpt.training.get("recipe_changes", []))
         if changed:
             recipe_changes.append({"epoch": int(ckpt.state["epoch"]), "step": int(ckpt.state["step"]),
@@ -440,7 +465,7 @@ def _train(
         opt.load_state_dict(ckpt.state["optimizer"])
         sched.load_state_dict(ckpt.state["scheduler"])
         if changed:
-            _apply_recipe(opt, sched, recipe)
+            _apply_recipe(opt, sched, recipe, changed)
         scaler.load_state_dict(ckpt.state["scaler"])
         start_epoch, start_step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
         partial = dict(ckpt.state["partial"])

@@ -93,3 +93,25 @@ def test_lr_drop_names_a_model_by_its_checkpoint_tag(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         parse_args(["--lr-drop", "pie_sigma0.5=3"])
     assert "--lr-drop expects TAG=EPOCH with TAG one of pie_sigma0.01, pie_sigma0.1, pie_sigma1" in capsys.readouterr().err
+
+
+def test_fit_records_the_schedule_the_checkpoint_was_trained_with(tmp_path: Path) -> None:
+    import models
+    from analyses.pie_manifold import fit, parse_args
+    from infoprobe.data import load_dataset
+    from infoprobe.quality import fit_reference_classifier
+
+    train_data, test_data = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    classifier = fit_reference_classifier(train_data, test_data, n_train=500, max_iter=50)
+    common = {"folder": tmp_path, "classifier": classifier, "curve_data": test_data, "tag": "classical_ae10"}
+
+    def run(*argv: str, epochs: int) -> dict:
+        args = parse_args(["--resume", "--device", "cpu", *argv])
+        _, record = fit("classical-ae", models.build("classical-ae", dataset="digits"), train_data, test_data,
+                        epochs=epochs, args=args, **common)
+        return record
+
+    assert run(epochs=2)["milestones"] == []
+    dropped = run("--lr-drop", "classical_ae10=2", epochs=3)
+    assert dropped["milestones"] == [2] and [r["lr"] for r in dropped["curve"]] == pytest.approx([1e-3, 1e-3, 1e-4])
+    assert run(epochs=4)["milestones"] == [2]  # a later --resume without the option keeps the drop

@@ -1,4 +1,4 @@
-"""The checkpoints shipped in ``checkpoints/``: what the manifest claims holds, and one analyses end to end."""
+"""The checkpoints shipped in ``checkpoints/``: what the manifest claims holds, and each analyses end to end."""
 
 from __future__ import annotations
 
@@ -41,10 +41,10 @@ def test_manifest_matches_the_file(entry: dict[str, Any]) -> None:
         assert entry["dataset"]["n"] == 60000 and entry["test_dataset"]["n"] == 10000
 
 
-def test_a_shipped_checkpoint_analyses_on_a_few_hundred_images(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
+def test_every_shipped_checkpoint_analyses_on_a_few_hundred_images(
+    entry: dict[str, Any], shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    entry = min(ENTRIES, key=lambda e: e["bytes"])
     path = ROOT / "checkpoints" / entry["file"]
     rc = main(["analyze", str(path), "--data-root", str(shared_data), "--samples", "300", "--no-umap",
                "--device", "cpu", "--out", str(tmp_path / "out"), "--quiet"])

@@ -230,6 +230,29 @@ def test_a_schedule_given_on_resume_applies_as_if_used_from_the_start(digits, tm
     assert lrs == [1e-3, 1e-3, 5e-4]
 
 
+def test_an_added_milestone_gives_the_lr_bit_for_bit(digits, tmp_path) -> None:
+    # MultiStepLR lowers the lr one milestone at a time: 1e-3 * 0.1 * 0.1 is not 1e-3 * 0.1 ** 2
+    def factory() -> nn.Module:
+        return models.build("classical-ae", dataset="digits")
+
+    full = _run(factory, digits, tmp_path / "full", epochs=3, milestones=[1, 2], gamma=0.1)
+    _run(factory, digits, tmp_path / "cut", epochs=2, milestones=[1], gamma=0.1)
+    resumed = _run(factory, digits, tmp_path / "cut", epochs=3, milestones=[2, 1], resume=True)
+    _assert_same(resumed, full)
+    assert [r["lr"] for r in load(tmp_path / "cut" / "checkpoint.pt").metrics["history"]][-1] == 1e-3 * 0.1 * 0.1
+
+
+def test_changes_that_cannot_apply_from_now_on_are_refused(digits, tmp_path) -> None:
+    model = models.build("classical-ae", dataset="digits")
+    train(model, digits, epochs=2, out=tmp_path, progress=False)
+    with pytest.raises(InfoprobeError, match=r"Cannot add or remove lr milestone\(s\) \[1\]: the run is at epoch 2"):
+        train(models.build("classical-ae", dataset="digits"), digits, epochs=3, milestones=[1], out=tmp_path,
+              progress=False, resume=True)
+    with pytest.raises(InfoprobeError, match=r"has done all its 2 epochs, so lr cannot apply .*--epochs 3"):
+        train(models.build("classical-ae", dataset="digits"), digits, lr=1e-4, out=tmp_path,
+              progress=False, resume=True)
+
+
 def test_resume_keeps_the_checkpoints_recipe_unless_told_otherwise(digits, tmp_path) -> None:
     model = models.build("classical-ae", dataset="digits")
     train(model, digits, epochs=1, lr=5e-4, weight_decay=0.0, out=tmp_path, progress=False)

@@ -132,7 +132,33 @@ def _terms_figure(results: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def _elbo_bpd(nats: float, dims: int) -> float:
+    return nats / (dims * math.log(2))
+
+
+def _curves_figure(results: dict[str, dict[str, Any]], dims: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for name, r in results.items():
+        epochs = [h["epoch"] for h in r["history"]]
+        ax.plot(epochs, [_elbo_bpd(h["train_loss"], dims) for h in r["history"]], "--", label=f"{name} train")
+        if all("test_loss" in h for h in r["history"]):
+            ax.plot(epochs, [_elbo_bpd(h["test_loss"], dims) for h in r["history"]], "-o", ms=3,
+                    label=f"{name} test (200 images)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative ELBO, bits per dim")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from analyses.callahan2021 import DISCUSSION_MARK
     from models.training import train  # the zoo's trainer (Model zoo I)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -229,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         _grid(rows, figures / f"selfvae_modes{suffix}.png",
               f"CIFAR-10 test images, selfVAE-downscale modes and VAE+RealNVP ({scale_name} scale)")
     _terms_figure(results, figures / f"selfvae_terms{suffix}.png")
+    _curves_figure(results, math.prod(self_vae.input_shape), figures / f"selfvae_learning_curves{suffix}.png")
 
     command = "python -m analyses.selfvae_levels " + " ".join(sys.argv[1:] if argv is None
                                                                else argv)
@@ -237,12 +264,16 @@ def main(argv: list[str] | None = None) -> int:
                "torch": torch.__version__, "device": str(device), "paper": PAPER,
                "results": results}
     (out / f"selfvae_levels{suffix}.json").write_text(json.dumps(summary, indent=2, default=str))
-    (out / f"selfvae_levels{suffix}.md").write_text(_markdown(summary))
+    page = out / f"selfvae_levels{suffix}.md"
+    kept = page.read_text().split(DISCUSSION_MARK, 1)[1].lstrip("\n") if page.is_file() and DISCUSSION_MARK in page.read_text() else ""
+    page.write_text(_markdown(summary) + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""))
     print(f"wrote {out / f'selfvae_levels{suffix}.md'} and figures in {figures}")
     return 0
 
 
 def _markdown(summary: dict[str, Any]) -> str:
+    from analyses.pie_manifold import plateau
+
     s, res = summary["settings"], summary["results"]
     lines = [
         f"# selfVAE levels on CIFAR-10 ({summary['scale']} scale)", "",
@@ -272,11 +303,28 @@ def _markdown(summary: dict[str, Any]) -> str:
         for k, v in r["test_terms"].items():
             if k.startswith(("re_", "kl_")):
                 lines.append(f"| {name} | {k} | {v:.1f} |")
+    lines += ["", "Learning curves (`figures/selfvae_learning_curves.png`): negative ELBO in bits per dim on "
+              f"{min(200, s['test'])} test images after each epoch (the trainer's monitor; one posterior sample, so noisier "
+              "than the table). Late share: the part of the net change made over the last 20 % of the "
+              "epochs (`analyses.pie_manifold.plateau`; plateau when ≤ 0.05).", "",
+              "| model | epochs | test bpd first → last | every epoch | late share | plateau |",
+              "| --- | ---: | --- | --- | ---: | --- |"]
+    for name, r in res.items():
+        dims = 3 * 32 * 32
+        curve = [_elbo_bpd(h["test_loss"], dims) for h in r["history"] if "test_loss" in h]
+        if not curve:
+            continue
+        reading = plateau(curve) if len(curve) >= 3 else None
+        lines.append(f"| {name} | {len(curve)} | {curve[0]:.3f} → {curve[-1]:.3f} | "
+                     + ", ".join(f"{v:.2f}" for v in curve) + " | "
+                     + (f"{reading['late_share']:.3f} | {'yes' if reading['plateau'] else 'no'} |"
+                        if reading else "– | too short to tell |"))
     lines += ["", "Training time: " + ", ".join(
         f"{n} {r['train_seconds']:.0f} s (+{r['eval_seconds']:.0f} s evaluation)"
         for n, r in res.items()) + ".", "",
         "Figures: `figures/selfvae_modes.png` (original, y, the five modes, VAE reconstructions "
-        "and samples), `figures/selfvae_terms.png` (terms per level).", ""]
+        "and samples), `figures/selfvae_terms.png` (terms per level), "
+        "`figures/selfvae_learning_curves.png`.", ""]
     return "\n".join(lines)
 
 

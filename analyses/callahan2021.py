@@ -62,9 +62,10 @@ ESTIMATORS = ["entropy=callahan2021", "kl=callahan2021", "kl=histogram(edges='sh
               "mi_label=probe", "mi_label=binned(bins=30)", "mi_label=ksg", "entropy=gaussian", "entropy=knn",
               *(f"entropy=histogram(bins={b}, smoothing=1.0)" for b in BINS),
               *(f"kl=histogram(bins={b}, edges='separate', smoothing=1.0)" for b in BINS)]
+EPOCHS_ROW = "epochs trained (each run)"
 DISCUSSION_MARK = "<!-- discussion: written by hand after reading the numbers; kept on re-render -->"
 
-__all__ = ["DISCUSSION_MARK", "analyse_dataset", "main", "render_markdown"]
+__all__ = ["DISCUSSION_MARK", "analyse_dataset", "main", "merge_models", "render_markdown"]
 
 
 def variant(args: argparse.Namespace) -> str | None:
@@ -295,6 +296,24 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
     return "\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{discussion}" if discussion else "")
 
 
+def merge_models(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new``, keeping the models of ``old`` that it did not analyse (same k and scale).
+
+    Another seed may exist for each model at a different time (``--models classical`` now,
+    ``--models inn`` when that seed's training ends); both then sit in one entry, with both
+    commands in ``commands``.
+    """
+    if not old or old.get("k") != new["k"] or old.get("scale") != new["scale"]:
+        return new
+    kept = {kind: m for kind, m in old.get("models", {}).items() if kind not in new["models"]}
+    if not kept:
+        return new
+    models = {**kept, **new["models"]}
+    commands = [*old.get("commands", [old.get("command")]), new["command"]]
+    return {**new, "models": {kind: models[kind] for kind in KINDS if kind in models},
+            "commands": list(dict.fromkeys(c for c in commands if c))}
+
+
 def _seed_entries(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Trained runs of one dataset and scale that differ only by seed: the main entry and 'seed N' variants."""
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -322,6 +341,7 @@ def _seed_rows(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
 
     for r in runs:
         for kind, m in r["models"].items():
+            add(EPOCHS_ROW, kind, m["training"].get("epochs"))
             add("test L1", kind, m["l1"])
             for method, est in m["io_kl"].items():
                 if est.get("status", "ok") == "ok":
@@ -348,7 +368,8 @@ def seeds_table(results: dict[str, Any]) -> list[str]:
         lines += ["", f"## Seeds: {group} ({len(runs)} runs)", "",
                   "Mean ± standard deviation over the runs (a single value: one run); the order column says "
                   "whether the two models compare the same way in every run, and is empty unless both have "
-                  "every run. Runs: " + "; ".join(f"`{r['command']}`" for r in runs) + ".", "",
+                  "every run. Runs: " + "; ".join(f"`{c}`" for r in runs for c in r.get("commands", [r["command"]]))
+                  + ".", "",
                   "| | INN | classical | order |", "|---|---|---|---|"]
         for name, per in rows.items():
             inn, cla = per.get("inn", []), per.get("classical", [])
@@ -360,6 +381,9 @@ def seeds_table(results: dict[str, Any]) -> list[str]:
                     order = f"INN < classical in all {len(runs)}"
                 else:
                     order = "differs between runs"
+            if name == EPOCHS_ROW:  # the runs' training lengths, listed: a mean would hide a mix
+                lines.append(f"| {name} | {', '.join(f'{v:g}' for v in inn)} | {', '.join(f'{v:g}' for v in cla)} | |")
+                continue
             lines.append(f"| {name} | {_spread(inn)} | {_spread(cla)} | {order} |")
     return lines
 
@@ -391,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     summary, page = args.results / "callahan2021.json", args.results / "callahan2021.md"
     results = json.loads(summary.read_text()) if summary.is_file() else {}
     if not args.render_only:
-        results[args.dataset + (f" {variant(args)}" if variant(args) else "")] = analyse_dataset(args)
+        key = args.dataset + (f" {variant(args)}" if variant(args) else "")
+        results[key] = merge_models(results.get(key), analyse_dataset(args))
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(results, indent=1) + "\n")
     kept = page.read_text().split(DISCUSSION_MARK, 1)[1].lstrip("\n") if page.is_file() and DISCUSSION_MARK in page.read_text() else ""

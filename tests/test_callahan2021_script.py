@@ -112,3 +112,14 @@ def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Pa
     l1 = [results[key]["models"]["classical"]["l1"] for key in ("digits", "digits seed 1", "digits seed 2")]
     assert row.endswith(f"| {np.mean(l1):.4g} ± {np.std(l1, ddof=1):.2g} |  |")
     assert any(line.startswith("| I(T; Y) ≥ [probe], code |") for line in page.splitlines())
+    # the other model's seed 2, analysed later, joins the same entry instead of replacing it
+    assert callahan2021.main([*argv, "--seed", "2", "--variant", "seed 2", "--models", "inn", "--no-figures"]) == 0  # type: ignore[misc]
+    merged = json.loads((run["results"] / "callahan2021.json").read_text())["digits seed 2"]
+    assert list(merged["models"]) == ["inn", "classical"]
+    assert merged["models"]["classical"] == results["digits seed 2"]["models"]["classical"]
+    assert len(merged["commands"]) == 2 and "--models inn" in merged["commands"][1]
+    page = (run["results"] / "callahan2021.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith("| test L1 |") and "±" in line)
+    assert any(word in row for word in ("in all 3", "differs between runs"))
+    assert "| epochs trained (each run) | 2, 2, 2 | 2, 2, 2 | |" in page
+    assert merged["commands"][1] in page

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
-from analyses.callahan2021 import DISCUSSION_MARK  # noqa: E402
+from analyses.callahan2021 import write_page  # noqa: E402
 from infoprobe.data import load_dataset  # noqa: E402
 from models.training import train  # noqa: E402
 
@@ -178,10 +178,7 @@ def write_results(rows: list[dict[str, Any]], args: argparse.Namespace, command:
         lines += ["", "This is the reduced `--quick` scale (a training subset and a few epochs), far below",
                   "the reference recipes (MNIST: 60,000 images, 10 epochs for the INN, 100 for the classical",
                   "autoencoder); the numbers show the trend at this scale only, not the paper's values."]
-    page = base.with_suffix(".md")
-    old = page.read_text() if page.is_file() else ""
-    kept = old.split(DISCUSSION_MARK, 1)[1].lstrip("\n") if DISCUSSION_MARK in old else ""
-    page.write_text("\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""))
+    write_page(base.with_suffix(".md"), "\n".join(lines) + "\n")
 
 
 def kept_rows(args: argparse.Namespace) -> list[dict[str, Any]]:

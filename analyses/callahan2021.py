@@ -65,7 +65,15 @@ ESTIMATORS = ["entropy=callahan2021", "kl=callahan2021", "kl=histogram(edges='sh
 EPOCHS_ROW = "epochs trained (each run)"
 DISCUSSION_MARK = "<!-- discussion: written by hand after reading the numbers; kept on re-render -->"
 
-__all__ = ["DISCUSSION_MARK", "analyse_dataset", "main", "merge_models", "render_markdown"]
+__all__ = ["DISCUSSION_MARK", "analyse_dataset", "main", "merge_models", "render_markdown", "write_page"]
+
+
+def write_page(page: Path, body: str) -> None:
+    """Write a results page: ``body`` (rendered from the numbers), then the hand-written text that
+    the page already has below `DISCUSSION_MARK`, kept across re-renders."""
+    old = page.read_text(encoding="utf-8") if page.is_file() else ""
+    kept = old.split(DISCUSSION_MARK, 1)[1].lstrip("\n") if DISCUSSION_MARK in old else ""
+    page.write_text(body + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""), encoding="utf-8")
 
 
 def variant(args: argparse.Namespace) -> str | None:
@@ -411,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-figures", action="store_true", help="write numbers only (e.g. for another seed)")
     p.add_argument("--render-only", action="store_true", help="re-render the .md from the .json")
     args = p.parse_args(argv)
+    if set(args.models) != set(KINDS) and not str(variant(args) or "").startswith("seed"):
+        # a main run or a control compares the two models; one model alone is another seed of it
+        p.error(f"--models {' '.join(args.models)} analyses one model as another seed of a run: "
+                "add --variant 'seed N' (the main run and the controls need both models)")
     args.command = "python -m analyses.callahan2021 " + shlex.join(argv if argv is not None else sys.argv[1:])
     summary, page = args.results / "callahan2021.json", args.results / "callahan2021.md"
     results = json.loads(summary.read_text()) if summary.is_file() else {}
@@ -419,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = merge_models(results.get(key), analyse_dataset(args))
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(results, indent=1) + "\n")
-    kept = page.read_text().split(DISCUSSION_MARK, 1)[1].lstrip("\n") if page.is_file() and DISCUSSION_MARK in page.read_text() else ""
-    page.write_text(render_markdown(results, kept))
+    write_page(page, render_markdown(results))
     print(f"wrote {summary} and {page}")
     return 0
 

@@ -62,7 +62,7 @@ import torch
 from torch import Tensor, nn
 
 import models
-from analyses.callahan2021 import DISCUSSION_MARK
+from analyses.callahan2021 import write_page
 from analyses.pie_diagnosis import measure, train_by_epoch
 from infoprobe import checkpoint
 from infoprobe.data import ImageData, load_dataset
@@ -531,10 +531,7 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
         "`figures/pie_learning_curves.png`.",
         "",
     ]
-    page = args.results / "pie_manifold.md"
-    text = page.read_text(encoding="utf-8") if page.is_file() else ""
-    kept = text.split(DISCUSSION_MARK, 1)[1].lstrip("\n") if DISCUSSION_MARK in text else ""
-    page.write_text("\n".join(lines) + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""), encoding="utf-8")
+    write_page(args.results / "pie_manifold.md", "\n".join(lines))
     (args.results / "pie_manifold.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 

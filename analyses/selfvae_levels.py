@@ -132,11 +132,15 @@ def _terms_figure(results: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+#: test images the trainer evaluates after each epoch (the learning curve's monitor)
+MONITOR_IMAGES = 200
+
+
 def _elbo_bpd(nats: float, dims: int) -> float:
     return nats / (dims * math.log(2))
 
 
-def _curves_figure(results: dict[str, dict[str, Any]], dims: int, path: Path) -> None:
+def _curves_figure(results: dict[str, dict[str, Any]], monitor: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,10 +149,10 @@ def _curves_figure(results: dict[str, dict[str, Any]], dims: int, path: Path) ->
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for name, r in results.items():
         epochs = [h["epoch"] for h in r["history"]]
-        ax.plot(epochs, [_elbo_bpd(h["train_loss"], dims) for h in r["history"]], "--", label=f"{name} train")
+        ax.plot(epochs, [_elbo_bpd(h["train_loss"], r["dims"]) for h in r["history"]], "--", label=f"{name} train")
         if all("test_loss" in h for h in r["history"]):
-            ax.plot(epochs, [_elbo_bpd(h["test_loss"], dims) for h in r["history"]], "-o", ms=3,
-                    label=f"{name} test (200 images)")
+            ax.plot(epochs, [_elbo_bpd(h["test_loss"], r["dims"]) for h in r["history"]], "-o", ms=3,
+                    label=f"{name} test ({monitor} images)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("negative ELBO, bits per dim")
     ax.legend(fontsize=7)
@@ -158,7 +162,7 @@ def _curves_figure(results: dict[str, dict[str, Any]], dims: int, path: Path) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analyses.callahan2021 import DISCUSSION_MARK
+    from analyses.callahan2021 import write_page
     from models.training import train  # the zoo's trainer (Model zoo I)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -212,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         model = models.build(registry, **config)
         t0 = time.time()
         # Per-epoch test loss on a 200-image subset (monitoring only; the table uses all).
-        res = train(model, train_data, test_data=test_data.subset(200, seed=args.seed),
+        res = train(model, train_data, test_data=test_data.subset(MONITOR_IMAGES, seed=args.seed),
                     epochs=scale["epochs"],
                     batch_size=scale["batch_size"], device=args.device, seed=args.seed,
                     out=None if args.checkpoints is None else Path(args.checkpoints) / f"{name}.pt",
@@ -230,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             "recipe": res.recipe, "train_seconds": round(train_seconds, 1),
             "eval_seconds": round(time.time() - t0, 1),
             "test_terms": terms, "bpd": bpd,
-            "elbo_bpd": terms["loss"] / (math.prod(model.input_shape) * math.log(2)),
+            "dims": math.prod(model.input_shape),
+            "elbo_bpd": _elbo_bpd(terms["loss"], math.prod(model.input_shape)),
             "history": res.history,
         }
         trained[name] = model
@@ -255,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         _grid(rows, figures / f"selfvae_modes{suffix}.png",
               f"CIFAR-10 test images, selfVAE-downscale modes and VAE+RealNVP ({scale_name} scale)")
     _terms_figure(results, figures / f"selfvae_terms{suffix}.png")
-    _curves_figure(results, math.prod(self_vae.input_shape), figures / f"selfvae_learning_curves{suffix}.png")
+    _curves_figure(results, min(MONITOR_IMAGES, scale["test"]), figures / f"selfvae_learning_curves{suffix}.png")
 
     command = "python -m analyses.selfvae_levels " + " ".join(sys.argv[1:] if argv is None
                                                                else argv)
@@ -264,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                "torch": torch.__version__, "device": str(device), "paper": PAPER,
                "results": results}
     (out / f"selfvae_levels{suffix}.json").write_text(json.dumps(summary, indent=2, default=str))
-    page = out / f"selfvae_levels{suffix}.md"
-    kept = page.read_text().split(DISCUSSION_MARK, 1)[1].lstrip("\n") if page.is_file() and DISCUSSION_MARK in page.read_text() else ""
-    page.write_text(_markdown(summary) + (f"\n{DISCUSSION_MARK}\n{kept}" if kept else ""))
+    write_page(out / f"selfvae_levels{suffix}.md", _markdown(summary))
     print(f"wrote {out / f'selfvae_levels{suffix}.md'} and figures in {figures}")
     return 0
 
@@ -304,14 +307,13 @@ def _markdown(summary: dict[str, Any]) -> str:
             if k.startswith(("re_", "kl_")):
                 lines.append(f"| {name} | {k} | {v:.1f} |")
     lines += ["", "Learning curves (`figures/selfvae_learning_curves.png`): negative ELBO in bits per dim on "
-              f"{min(200, s['test'])} test images after each epoch (the trainer's monitor; one posterior sample, so noisier "
+              f"{min(MONITOR_IMAGES, s['test'])} test images after each epoch (the trainer's monitor; one posterior sample, so noisier "
               "than the table). Late share: the part of the net change made over the last 20 % of the "
               "epochs (`analyses.pie_manifold.plateau`; plateau when ≤ 0.05).", "",
               "| model | epochs | test bpd first → last | every epoch | late share | plateau |",
               "| --- | ---: | --- | --- | ---: | --- |"]
     for name, r in res.items():
-        dims = 3 * 32 * 32
-        curve = [_elbo_bpd(h["test_loss"], dims) for h in r["history"] if "test_loss" in h]
+        curve = [_elbo_bpd(h["test_loss"], r["dims"]) for h in r["history"] if "test_loss" in h]
         if not curve:
             continue
         reading = plateau(curve) if len(curve) >= 3 else None

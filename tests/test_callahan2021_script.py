@@ -123,3 +123,9 @@ def test_untrained_control_and_seed_variants_with_their_spread(run: dict[str, Pa
     assert any(word in row for word in ("in all 3", "differs between runs"))
     assert "| epochs trained (each run) | 2, 2, 2 | 2, 2, 2 | |" in page
     assert merged["commands"][1] in page
+
+
+def test_one_model_alone_must_be_another_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match=r"^2$"):  # argparse's usage error
+        callahan2021.main(["--dataset", "digits", "--models", "classical"])  # type: ignore[misc]
+    assert "--models classical analyses one model as another seed of a run: add --variant 'seed N'" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def test_lr_drop_names_a_model_by_its_checkpoint_tag(capsys: pytest.CaptureFixtu
 
     args = parse_args(["--lr-drop", "pie_sigma0.01=18", "--lr-drop", "wae=12"])
     assert args.lr_drops == {"pie_sigma0.01": 18, "wae": 12}
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match=r"^2$"):  # argparse's usage error
         parse_args(["--lr-drop", "pie_sigma0.5=3"])
     assert "--lr-drop expects TAG=EPOCH with TAG one of pie_sigma0.01, pie_sigma0.1, pie_sigma1" in capsys.readouterr().err
 

@@ -117,6 +117,20 @@ def fit_table(header: list[str], rows: list[list[str]], *, width: int = 120, lef
     return lines
 
 
+def _is_lower_bound(column: str) -> bool:
+    """Whether the I(T; Y) column ``column`` (``probe``, ``knn(k=5)``) is registered as a lower bound.
+
+    A column from a saved result whose method this process does not know is read as an estimate.
+    """
+    from infoprobe.errors import InfoprobeError
+    from infoprobe.estimators.registry import lookup
+
+    try:  # a column is the method's name, then its options in parentheses (EstimatorSpec.name)
+        return lookup("mutual_information", column.split("(", 1)[0]).lower_bound
+    except InfoprobeError:
+        return False
+
+
 def headline(result: AnalysisResult) -> list[tuple[str, str, str]]:
     """The three numbers worth reading first: (name, value text, what it says)."""
     g = result.globals
@@ -127,7 +141,7 @@ def headline(result: AnalysisResult) -> list[tuple[str, str, str]]:
     if bottleneck is not None and bottleneck.mi_label:
         method, est = next(iter(bottleneck.mi_label.items()))
         ceiling = f" of at most H(Y) = {g.label_entropy:.3g}" if g.label_entropy else ""
-        kept = "label information the code keeps at least (a held-out linear probe's bound)" if method.startswith("probe") \
+        kept = "label information the code keeps at least (a lower bound)" if _is_lower_bound(method) \
             else "label information kept by the code"
         out.append((f"I(bottleneck; Y) [{method}]", est.text(".4g"), f"{kept}{ceiling}"))
     # only readable blocks: after the bottleneck log|det J| is not an entropy change (status X)

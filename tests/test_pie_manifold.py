@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from analyses.pie_diagnosis import train_by_epoch
-from analyses.pie_manifold import plateau
+from analyses.pie_manifold import pca_reconstruct, plateau
 from infoprobe.errors import InfoprobeError
 from models.training import train
 from tests._tiny_model import tiny_model
@@ -115,3 +115,18 @@ def test_fit_records_the_schedule_the_checkpoint_was_trained_with(tmp_path: Path
     dropped = run("--lr-drop", "classical_ae10=2", epochs=3)
     assert dropped["milestones"] == [2] and [r["lr"] for r in dropped["curve"]] == pytest.approx([1e-3, 1e-3, 1e-4])
     assert run(epochs=4)["milestones"] == [2]  # a later --resume without the option keeps the drop
+
+
+def test_pca_reference_matches_scikit_learn_and_is_exact_at_full_rank() -> None:
+    from sklearn.decomposition import PCA
+
+    generator = torch.Generator().manual_seed(0)
+    mixing = torch.randn(12, 12, generator=generator) * torch.logspace(0, -2, 12)
+    train_images = (torch.randn(400, 12, generator=generator) @ mixing.T).reshape(400, 1, 3, 4)
+    images = (torch.randn(50, 12, generator=generator) @ mixing.T).reshape(50, 1, 3, 4)
+    reference = PCA(4).fit(train_images.flatten(1).double().numpy())
+    expected = reference.inverse_transform(reference.transform(images.flatten(1).double().numpy()))
+    got = pca_reconstruct(train_images, images, components=4)
+    assert got.shape == images.shape
+    torch.testing.assert_close(got.flatten(1).double(), torch.from_numpy(expected), atol=1e-5, rtol=0)
+    torch.testing.assert_close(pca_reconstruct(train_images, images, components=12), images, atol=1e-5, rtol=0)

@@ -249,8 +249,9 @@ def _value(est: dict[str, Any]) -> str:
     return Estimate.from_dict(est).text(".3g")
 
 
-def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
-    """The results page, rendered from the summary JSON (figures are referenced, not embedded)."""
+def render_markdown(results: dict[str, Any]) -> str:
+    """The results page, rendered from the summary JSON (figures are referenced, not embedded);
+    `write_page` appends the hand-written discussion."""
     lines = ["# Callahan & Paskett (2021), reproduced and extended", "",
              "Rendered by `analyses/callahan2021.py` from `callahan2021.json`; per-layer numbers with statuses "
              "are in `callahan2021/*.metrics.json`. Values in nats; a marked value ([B] biased, [D] degenerate, "
@@ -301,7 +302,7 @@ def render_markdown(results: dict[str, Any], discussion: str = "") -> str:
                 lines.append(f"- k = {k}: " + ", ".join(f"{kind} {list(v.values())[-1]:.3g}" for kind, v in per.items()))
         lines += ["", f"Figures: `figures/callahan2021_*_{r.get('figures_tag', dataset)}.png`.", ""]
     lines += seeds_table(results)
-    return "\n".join(lines) + "\n" + (f"\n{DISCUSSION_MARK}\n{discussion}" if discussion else "")
+    return "\n".join(lines) + "\n"
 
 
 def merge_models(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

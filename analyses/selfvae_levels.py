@@ -186,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for <model>.pt checkpoints (default: none kept)")
     parser.add_argument("--resume", action="store_true",
                         help="continue each model from its checkpoint in --checkpoints")
+    parser.add_argument("--train-only", choices=("vae-realnvp", "selfvae-downscale"), default=None,
+                        help="train this model into --checkpoints and stop (no evaluation): run one "
+                             "per process to train both in parallel, then once without it to evaluate")
     args = parser.parse_args(argv)
+    if args.train_only and args.checkpoints is None:
+        parser.error("--train-only needs --checkpoints (the folder the trained model is kept in)")
 
     scale_name = "quick" if args.quick else args.scale
     scale = dict(SCALES[scale_name])
@@ -213,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, Any]] = {}
     trained: dict[str, Any] = {}
     for name, (registry, config) in specs.items():
+        if args.train_only not in (None, name):
+            continue
+        torch.manual_seed(args.seed)  # each model's init is its own, whatever trained before it
         model = models.build(registry, **config)
         t0 = time.time()
         # Per-epoch test loss on a 200-image subset (monitoring only; the table uses all).
@@ -222,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                     out=None if args.checkpoints is None else Path(args.checkpoints) / f"{name}.pt",
                     resume=args.resume, progress=False)
         train_seconds = time.time() - t0
+        if args.train_only:
+            print(f"{name}: trained {len(res.history)} epochs in {train_seconds:.0f} s", flush=True)
+            return 0
         model = res.model.eval()
         device = next(model.parameters()).device
         test_images = test_data.images.to(device)
@@ -231,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {
             "registry": registry, "config": model.config,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "recipe": res.recipe, "train_seconds": round(train_seconds, 1),
+            # From the per-epoch clock, so a model trained earlier (--resume) keeps its real time.
+            "recipe": res.recipe,
+            "train_seconds": round(sum(h.get("seconds") or 0.0 for h in res.history) or train_seconds, 1),
             "eval_seconds": round(time.time() - t0, 1),
             "test_terms": terms, "bpd": bpd,
             "dims": math.prod(model.input_shape),

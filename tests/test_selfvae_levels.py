@@ -1,0 +1,42 @@
+"""selfvae_levels: models trained one per process (--train-only) and evaluated later give the numbers of one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analyses import selfvae_levels
+
+TINY = ["--quick", "--train-images", "32", "--test-images", "8", "--bpd-images", "4", "--n-importance", "2",
+        "--device", "cpu"]
+
+
+def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path) -> None:
+    root = ["--root", str(shared_data)]
+    one = tmp_path / "one"
+    assert selfvae_levels.main([*root, *TINY, "--out", str(one), "--figures", str(one)]) == 0
+
+    split, ckpt = tmp_path / "split", tmp_path / "ckpt"
+    for name in ("selfvae-downscale", "vae-realnvp"):  # the opposite order of the script's own loop
+        assert selfvae_levels.main([*root, *TINY, "--checkpoints", str(ckpt), "--train-only", name]) == 0
+        assert (ckpt / f"{name}.pt").is_file()
+    assert not split.exists()  # training alone writes no page
+    assert selfvae_levels.main([*root, *TINY, "--checkpoints", str(ckpt), "--resume",
+                                "--out", str(split), "--figures", str(split)]) == 0
+
+    a = json.loads((one / "selfvae_levels_quick.json").read_text())["results"]
+    b = json.loads((split / "selfvae_levels_quick.json").read_text())["results"]
+    for name in a:
+        assert [h["train_loss"] for h in b[name]["history"]] == pytest.approx(
+            [h["train_loss"] for h in a[name]["history"]], rel=1e-5)
+        assert b[name]["test_terms"] == pytest.approx(a[name]["test_terms"], rel=1e-4)
+        assert b[name]["bpd"] == pytest.approx(a[name]["bpd"], rel=1e-4)
+        assert b[name]["train_seconds"] > 0  # the epochs' clock, not the evaluation run's
+
+
+def test_train_only_needs_a_checkpoint_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="2"):
+        selfvae_levels.main(["--quick", "--train-only", "vae-realnvp"])
+    assert "--train-only needs --checkpoints" in capsys.readouterr().err

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "--first-epoch continues it")
     p.add_argument("--first-epoch", type=int, default=1,
                    help="first epoch to train and measure (1 + the epochs already in --out)")
+    p.add_argument("--classifier-images", type=int, default=10_000,
+                   help="training images the reference classifier is fitted on (the library's default)")
+    p.add_argument("--evaluate-only", action="store_true",
+                   help="train nothing: measure the model in --out on --test-n test images (e.g. all "
+                        "10000) and print one row with a 95 %% binomial interval of the class-consistency")
     return p.parse_args(argv)
 
 
@@ -114,7 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     train_data = load_dataset("mnist", split="train", root=args.data_root)
     test = load_dataset("mnist", split="test", root=args.data_root).subset(args.test_n, seed=args.seed)
-    classifier = fit_reference_classifier(train_data, test, seed=args.seed)
+    classifier = fit_reference_classifier(train_data, test, n_train=args.classifier_images, seed=args.seed)
+    pie = args.model == "pie"
+    if args.evaluate_only:
+        if args.out is None or not args.out.is_file():
+            print(f"pie_diagnosis: --evaluate-only needs --out, an existing checkpoint; got {args.out}",
+                  file=sys.stderr)
+            return 2
+        from infoprobe import checkpoint
+
+        model = checkpoint.build_model(checkpoint.load(args.out))
+        row = measure(model, test, classifier, pie=pie, seed=args.seed)
+        p, n = row["class_consistency"], len(test.images)
+        half = 1.96 * math.sqrt(p * (1 - p) / n)
+        print(json.dumps({"evaluated": str(args.out), "test_n": n, "ceiling": classifier.accuracy,
+                          **{k: round(v, 4) for k, v in row.items()},
+                          "class_consistency_95": [round(p - half, 4), round(p + half, 4)]}), flush=True)
+        return 0
     overrides = dict(kv.split("=", 1) for kv in args.set)
     config = {k: _value(v) for k, v in overrides.items()}
     if args.model == "pie":
@@ -123,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
         model = models.build("classical-ae", dataset="mnist", bottleneck=10)
     print(json.dumps({"tag": args.tag, "model": args.model, "sigma": args.sigma, "set": config,
                       "lr": args.lr, "subset": args.subset, "ceiling": classifier.accuracy}), flush=True)
-    pie = args.model == "pie"
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.out if args.out is not None else Path(tmp) / "model.pt"
         rows = train_by_epoch(model, train_data, epochs=args.epochs, out=ckpt, first_epoch=args.first_epoch,

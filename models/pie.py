@@ -39,6 +39,10 @@ lower σ forces the code to carry more (MNIST, 5,000 images, σ = 0.01: reconstr
 class-consistency 0.41 after 3 epochs and 0.75 after 16 with clamp 0.1, against 0.09 after 3
 with clamp 0.5 and 0.13 after 2 with clamp 2; σ = 1 stays at chance). The paper states no clamp;
 the price is a worse density model (a larger NLL), which this model is not used for.
+
+``recon_weight`` (default 0, the paper's objective) adds a weighted pixel reconstruction error of
+the zero-filled decoding to the loss. It is not PIE's method; it exists to test whether the
+likelihood objective or the architecture limits the reconstructions (``pie_diagnosis.md``).
 """
 
 from __future__ import annotations
@@ -70,11 +74,13 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "input_shape": list(dataset_spec("mnist").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [64, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
         "hidden_channels": 64, "hidden_features": 256, "clamp": 0.1, "dequantize": 1.0 / 255,
+        "recon_weight": 0.0,
     },
     "digits": {
         "input_shape": list(dataset_spec("digits").shape), "conv_blocks": 2, "keep_fraction": 0.5,
         "linear_dims": [12, 10, 10], "couplings_per_block": 3, "n_reflections": 3,
         "hidden_channels": 32, "hidden_features": 64, "clamp": 0.1, "dequantize": 1.0 / 16,
+        "recon_weight": 0.0,
     },
 }  # fmt: skip
 
@@ -120,6 +126,9 @@ class PIE(Autoencoder):
         super().__init__(config, input_shape=tuple(config["input_shape"]))
         self.sigma = float(config["sigma"])
         self.dequantize = float(config["dequantize"])
+        self.recon_weight = float(config["recon_weight"])
+        if not self.recon_weight >= 0:
+            raise InfoprobeError(f"PIE needs recon_weight >= 0 (0 is the paper's objective), got {self.recon_weight}.")
         k, r = int(config["couplings_per_block"]), int(config["n_reflections"])
         hc, hf, clamp = int(config["hidden_channels"]), int(config["hidden_features"]), float(config["clamp"])
         c, h, w = self.input_shape
@@ -191,7 +200,9 @@ class PIE(Autoencoder):
         """Per-sample terms of log p(x) in nats (PIE Eq. 17): ``total``, ``latent``
         (log N(z; 0, I)), ``residual`` (Σ log N(r; 0, σ²I)), ``logdet``; plus ``residual_sq``
         (Σ r², for monitoring how tightly the constraint holds)."""
-        z, residuals, logdet = self.encode_all(x)
+        return self._log_likelihood(*self.encode_all(x))
+
+    def _log_likelihood(self, z: Tensor, residuals: list[Tensor], logdet: Tensor) -> dict[str, Tensor]:
         latent = -0.5 * (z.pow(2).sum(1) + z.shape[1] * _LOG_2PI)
         residual_sq = z.new_zeros(z.shape[0])
         n_res = 0
@@ -208,19 +219,28 @@ class PIE(Autoencoder):
 
         ``loss`` = ``nll_latent`` + ``nll_residual`` − ``logdet`` (all per dimension, batch
         means); ``residual_rms`` is the root-mean-square of the dropped variables (compare σ).
+        With ``recon_weight`` > 0 (not the paper's objective, off by default) it adds
+        ``recon_weight`` × ``recon_mse``, the mean squared error of decoding the code with every
+        dropped part at 0: a diagnostic that trains the same architecture on what the
+        reconstructions are judged by (``analyses/results/pie_diagnosis.md``).
         """
         if self.dequantize > 0:
             x = x + torch.rand_like(x) * self.dequantize
-        terms = self.log_likelihood(x)
+        z, residuals, logdet = self.encode_all(x)
+        terms = self._log_likelihood(z, residuals, logdet)
         dims = math.prod(self.input_shape)
         n_res = dims - self.code_dim
-        return {
+        out = {
             "loss": -terms["total"].mean() / dims,
             "nll_latent": -terms["latent"].mean() / dims,
             "nll_residual": -terms["residual"].mean() / dims,
             "logdet": terms["logdet"].mean() / dims,
             "residual_rms": (terms["residual_sq"].mean() / max(n_res, 1)).sqrt(),
         }
+        if self.recon_weight > 0:
+            out["recon_mse"] = (self.decode(z) - x).pow(2).mean()
+            out["loss"] = out["loss"] + self.recon_weight * out["recon_mse"]
+        return out
 
     # --- generation ----------------------------------------------------------------------------
 

@@ -260,3 +260,28 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         assert torch.equal(rebuilt.encode(x), model.encode(x))
         assert torch.equal(rebuilt.reconstruct(x), model.reconstruct(x))
         assert torch.equal(rebuilt.log_likelihood(x)["total"], model.log_likelihood(x)["total"])
+
+
+def test_recon_weight_adds_the_zero_filled_reconstruction_error() -> None:
+    x = torch.rand(4, 1, 8, 8, dtype=torch.float64)
+    torch.manual_seed(3)
+    plain = _randomise(_tiny_pie(sigma=0.2, dequantize=0.0), scale=0.1).double()
+    torch.manual_seed(3)
+    weighted = _randomise(_tiny_pie(sigma=0.2, dequantize=0.0, recon_weight=7.0), scale=0.1).double()
+    base, out = plain.loss(x), weighted.loss(x)
+    assert "recon_mse" not in base  # the paper's objective by default
+    mse = (plain.decode(plain.encode(x)) - x).pow(2).mean()
+    assert torch.allclose(out["recon_mse"], mse)
+    assert torch.allclose(out["loss"], base["loss"] + 7.0 * mse)
+
+
+def test_recon_weight_must_not_be_negative() -> None:
+    with pytest.raises(InfoprobeError, match=r"recon_weight >= 0 .* got -1.0"):
+        _tiny_pie(recon_weight=-1.0)
+
+
+def test_old_checkpoints_without_recon_weight_rebuild_with_the_paper_objective() -> None:
+    model = _tiny_pie()
+    config = {k: v for k, v in model.config.items() if k != "recon_weight"}  # as saved before the option
+    rebuilt = models.build("pie", **config)
+    assert rebuilt.recon_weight == 0.0

@@ -130,3 +130,27 @@ def test_pca_reference_matches_scikit_learn_and_is_exact_at_full_rank() -> None:
     assert got.shape == images.shape
     torch.testing.assert_close(got.flatten(1).double(), torch.from_numpy(expected), atol=1e-5, rtol=0)
     torch.testing.assert_close(pca_reconstruct(train_images, images, components=12), images, atol=1e-5, rtol=0)
+
+
+def test_diagnosis_evaluate_only_measures_a_kept_checkpoint(shared_data: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import models
+    from analyses import pie_diagnosis
+    from infoprobe import checkpoint
+
+    model = models.build("pie", dataset="mnist", sigma=0.01, hidden_channels=4, hidden_features=8,
+                         couplings_per_block=1)
+    path = tmp_path / "pie.pt"
+    checkpoint.save(path, model, dataset={"name": "mnist"})
+    argv = ["--data-root", str(shared_data), "--test-n", "40", "--classifier-images", "500", "--out", str(path), "--evaluate-only"]
+    assert pie_diagnosis.main(argv) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["test_n"] == 40 and 0.0 <= row["class_consistency"] <= 1.0
+    low, high = row["class_consistency_95"]
+    p = row["class_consistency"]
+    assert low < p < high or p in (0.0, 1.0)
+    assert high - low == pytest.approx(2 * 1.96 * math.sqrt(p * (1 - p) / 40), abs=2e-4)
+    assert pie_diagnosis.main([*argv[:-3], "--out", str(tmp_path / "missing.pt"), "--evaluate-only"]) == 2
+    assert "--evaluate-only needs --out, an existing checkpoint" in capsys.readouterr().err

@@ -131,12 +131,24 @@ def main(argv: list[str] | None = None) -> int:
         from infoprobe import checkpoint
 
         model = checkpoint.build_model(checkpoint.load(args.out))
+        from analyses.pie_manifold import pca_reconstruct
+
         row = measure(model, test, classifier, pie=pie, seed=args.seed)
-        p, n = row["class_consistency"], len(test.images)
-        half = 1.96 * math.sqrt(p * (1 - p) / n)
-        print(json.dumps({"evaluated": str(args.out), "test_n": n, "ceiling": classifier.accuracy,
-                          **{k: round(v, 4) for k, v in row.items()},
-                          "class_consistency_95": [round(p - half, 4), round(p + half, 4)]}), flush=True)
+        # The linear reference: as many principal components as the code has, of the training
+        # images the model saw (the trainer's seeded subset).
+        seen = train_data.subset(args.subset, seed=args.seed)
+        pca = pca_reconstruct(seen.images, test.images, components=int(model.code_dim))
+        row["pca_class_consistency"] = class_consistency(classifier, pca, test.labels)
+        row["pca_recon_mse"] = float((pca.clamp(0, 1) - test.images).pow(2).mean())
+        n = len(test.images)
+        intervals = {}
+        for key in ("class_consistency", "pca_class_consistency"):
+            p = row[key]
+            half = 1.96 * math.sqrt(p * (1 - p) / n)
+            intervals[f"{key}_95"] = [round(p - half, 4), round(p + half, 4)]
+        print(json.dumps({"evaluated": str(args.out), "test_n": n, "train_images": len(seen.images),
+                          "ceiling": classifier.accuracy, **{k: round(v, 4) for k, v in row.items()},
+                          **intervals}), flush=True)
         return 0
     overrides = dict(kv.split("=", 1) for kv in args.set)
     config = {k: _value(v) for k, v in overrides.items()}

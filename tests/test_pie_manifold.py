@@ -152,5 +152,7 @@ def test_diagnosis_evaluate_only_measures_a_kept_checkpoint(shared_data: Path, t
     p = row["class_consistency"]
     assert low < p < high or p in (0.0, 1.0)
     assert high - low == pytest.approx(2 * 1.96 * math.sqrt(p * (1 - p) / 40), abs=2e-4)
+    assert row["train_images"] == 5000  # the script's default --subset: the images the PCA reference sees
+    assert 0.0 <= row["pca_class_consistency"] <= 1.0 and row["pca_recon_mse"] > 0
     assert pie_diagnosis.main([*argv[:-3], "--out", str(tmp_path / "missing.pt"), "--evaluate-only"]) == 2
     assert "--evaluate-only needs --out, an existing checkpoint" in capsys.readouterr().err

@@ -111,6 +111,24 @@ def _images(data: Any, what: str) -> tuple[Tensor, dict[str, Any] | None]:
     )
 
 
+def _same_model(ckpt: checkpoint.Checkpoint, model: nn.Module) -> bool:
+    """Whether ``ckpt`` holds this model: same registry name and config, where a config saved
+    before an option existed counts as the same when rebuilding it gives the model's config."""
+    name, config = getattr(model, "registry_name", None), dict(getattr(model, "config", {}))
+    if ckpt.model_name != name:
+        return False
+    if ckpt.model_config == config:
+        return True
+    if name is None or set(ckpt.model_config) - set(config):
+        return False
+    import models
+
+    try:
+        return dict(getattr(models.build(name, **ckpt.model_config), "config", {})) == config
+    except InfoprobeError:
+        return False
+
+
 def _take(images: Tensor, n: int | None, seed: int) -> Tensor:
     if n is None or n >= images.shape[0]:
         return images
@@ -335,7 +353,7 @@ def _train(
     if resume and ckpt_path is not None and ckpt_path.is_file():
         ckpt = checkpoint.load(ckpt_path)
         name = getattr(model, "registry_name", None)
-        if ckpt.model_name != name or ckpt.model_config != dict(getattr(model, "config", {})):
+        if not _same_model(ckpt, model):
             raise InfoprobeError(
                 f"Cannot resume from {ckpt_path}: it holds {ckpt.model_name!r} {ckpt.model_config}, "
                 f"but the model to train is {name!r} {getattr(model, 'config', {})}. Use another --out."

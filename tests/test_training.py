@@ -273,6 +273,20 @@ def test_resume_refuses_a_checkpoint_of_another_model(digits, tmp_path) -> None:
               progress=False, resume=True)
 
 
+def test_resume_accepts_a_checkpoint_saved_before_an_option_existed(digits, tmp_path) -> None:
+    tiny = {"dataset": "digits", "sigma": 0.1, "hidden_channels": 4, "hidden_features": 8, "couplings_per_block": 1}
+    train(models.build("pie", **tiny), digits, epochs=1, out=tmp_path, progress=False)
+    path = tmp_path / "checkpoint.pt"
+    raw = torch.load(path, weights_only=True)
+    del raw["model"]["config"]["recon_weight"]  # as written before PIE had the option
+    torch.save(raw, path)
+    result = train(models.build("pie", **tiny), digits, epochs=2, out=tmp_path, progress=False, resume=True)
+    assert result.epochs_done == 2
+    with pytest.raises(InfoprobeError, match=r"Cannot resume from .*holds 'pie'"):  # a real difference still refuses
+        train(models.build("pie", **{**tiny, "sigma": 0.2}), digits, epochs=3, out=tmp_path, progress=False,
+              resume=True)
+
+
 def test_bad_options_are_clear_errors(digits) -> None:
     model = models.build("classical-ae", dataset="digits")
     with pytest.raises(InfoprobeError, match="Unknown optimizer 'rmsprop'"):

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import tempfile
@@ -84,6 +85,7 @@ N_SHARPNESS = 10_000
 PCA_COMPONENTS = 10  # the size of PIE's code on MNIST (linear_dims[-1])
 PLATEAU_FRACTION = 0.2  # the late window: the last 20 % of the epochs
 PLATEAU_TOLERANCE = 0.05  # plateau: at most 5 % of the net change made in that window
+PLATEAU_NOISE_Z = 2.0  # ... or a late trend less than 2 standard errors from flat (noise, not progress)
 
 __all__ = ["curve_row", "fit", "main", "plateau", "run"]
 
@@ -199,15 +201,22 @@ def fit(name: str, model: M, train_data: ImageData, test_data: ImageData, *, epo
 
 
 def plateau(values: Sequence[float], *, fraction: float = PLATEAU_FRACTION,
-            tolerance: float = PLATEAU_TOLERANCE) -> dict[str, Any]:
-    """Whether a learning curve has flattened: the share of its net change made at its end.
+            tolerance: float = PLATEAU_TOLERANCE, noise_z: float = PLATEAU_NOISE_Z) -> dict[str, Any]:
+    """Whether a learning curve has flattened: the share of its net change made at its end,
+    read against the curve's own epoch-to-epoch noise.
 
     ``values`` holds one metric per epoch (a loss or an accuracy: the direction does not matter).
     The late window is the last ``w = max(1, round(fraction · (n − 1)))`` epoch-to-epoch steps;
     ``late_share = (v[-1] − v[-1-w]) / (v[-1] − v[0])`` is the part of the net change from the
     first to the last epoch made in that window (``fraction`` for a straight line, near 0 for a
-    flattened curve, negative when the end moves back). ``plateau`` is ``late_share ≤ tolerance``.
-    A curve with no net change has ``late_share`` 0 (NaN if its end still moves).
+    flattened curve, negative when the end moves back). A curve with no net change has
+    ``late_share`` 0 (NaN if its end still moves).
+
+    A noisy curve can make a large late share out of noise alone, so the late trend is also
+    tested: a least-squares line through the last ``max(5, w + 1)`` epochs (all, if fewer), whose
+    slope counts as progress only when it lies ``noise_z`` standard errors or more from 0 in the
+    direction of the net change (``late_t``; needs 4 or more epochs). ``plateau`` is true when
+    ``late_share ≤ tolerance`` or the late trend is within the noise; ``reason`` says which.
     """
     v = [float(x) for x in values]
     if len(v) < 3 or not all(np.isfinite(v)):
@@ -217,8 +226,24 @@ def plateau(values: Sequence[float], *, fraction: float = PLATEAU_FRACTION,
     w = max(1, round(fraction * (len(v) - 1)))
     net, late = v[-1] - v[0], v[-1] - v[-1 - w]
     share = late / net if net != 0 else (0.0 if late == 0 else float("nan"))
+    m = min(len(v), max(5, w + 1))
+    t = float("nan")
+    if m >= 4:
+        x, y = np.arange(m, dtype=float), np.asarray(v[-m:])
+        slope, intercept = np.polyfit(x, y, 1)
+        resid = y - (slope * x + intercept)
+        se = math.sqrt(float(resid @ resid) / (m - 2) / float(((x - x.mean()) ** 2).sum()))
+        t = slope / se if se > 0 else (0.0 if slope == 0 else math.copysign(math.inf, slope))
+        t = t * (1.0 if net >= 0 else -1.0)  # positive: moving the way the curve has moved overall
+    if share <= tolerance:
+        reason = "late share within tolerance"
+    elif not math.isnan(t) and t < noise_z:
+        reason = "late trend within noise"
+    else:
+        reason = "still changing"
     return {"epochs": len(v), "window": w, "net_change": net, "late_change": late, "late_share": share,
-            "tolerance": tolerance, "plateau": bool(share <= tolerance)}
+            "tolerance": tolerance, "late_points": m, "late_t": t, "noise_z": noise_z,
+            "plateau": reason != "still changing", "reason": reason}
 
 
 @torch.no_grad()
@@ -542,7 +567,8 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
         "between models). Class-consistency per epoch on the same images. Late share: the part of "
         "the net change (first → last epoch) made over the last "
         f"{PLATEAU_FRACTION:.0%} of the epochs (`plateau`): {PLATEAU_FRACTION:.0%} for a straight "
-        f"line, ≈ 0 when flat; plateau when ≤ {PLATEAU_TOLERANCE:g}.",
+        f"line, ≈ 0 when flat; plateau when ≤ {PLATEAU_TOLERANCE:g}, or \"yes (noise)\" when a line "
+        f"through the last epochs has a slope less than {PLATEAU_NOISE_Z:g} standard errors from flat.",
         "",
         "| model | epochs | steps (batch) | train wall (s) | test loss first → last | late share | "
         "class-consistency first → last | late share | plateau (loss / class-consistency) |",
@@ -561,6 +587,13 @@ def write_report(args: argparse.Namespace, report: dict[str, Any], rows: list[tu
     (args.results / "pie_manifold.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
+def plateau_word(reading: dict[str, Any]) -> str:
+    """``yes``, ``yes (noise)`` (a late share above tolerance, but a late trend within the noise) or ``no``."""
+    if not reading["plateau"]:
+        return "no"
+    return "yes (noise)" if reading.get("reason") == "late trend within noise" else "yes"
+
+
 def curve_row(name: str, record: dict[str, Any]) -> str:
     """One Markdown row of the learning-curve table."""
     curve, readings = record["curve"], record["plateau"]
@@ -572,7 +605,7 @@ def curve_row(name: str, record: dict[str, Any]) -> str:
         return f"{readings[key]['late_share']:.3f}" if key in readings else "–"
 
     def flat(key: str) -> str:
-        return ("yes" if readings[key]["plateau"] else "no") if key in readings else "–"
+        return plateau_word(readings[key]) if key in readings else "–"
 
     return (f"| {name} | {record['epochs']} | {record['steps']} ({record['batch_size']}) | {record['seconds']:.0f} | "
             f"{ends('test_loss', '.4g')} | {share('test_loss')} | {ends('class_consistency', '.3f')} | "

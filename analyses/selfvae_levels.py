@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _markdown(summary: dict[str, Any]) -> str:
-    from analyses.pie_manifold import plateau
+    from analyses.pie_manifold import PLATEAU_NOISE_Z, plateau, plateau_word
 
     s, res = summary["settings"], summary["results"]
     lines = [
@@ -322,7 +322,8 @@ def _markdown(summary: dict[str, Any]) -> str:
     lines += ["", "Learning curves (`figures/selfvae_learning_curves.png`): negative ELBO in bits per dim on "
               f"{min(MONITOR_IMAGES, s['test'])} test images after each epoch (the trainer's monitor; one posterior sample, so noisier "
               "than the table). Late share: the part of the net change made over the last 20 % of the "
-              "epochs (`analyses.pie_manifold.plateau`; plateau when ≤ 0.05).", "",
+              "epochs (`analyses.pie_manifold.plateau`; plateau when ≤ 0.05, or \"yes (noise)\" when a "
+              f"line through the last epochs has a slope less than {PLATEAU_NOISE_Z:g} standard errors from flat).", "",
               "| model | epochs | test bpd first → last | every epoch | late share | plateau |",
               "| --- | ---: | --- | --- | ---: | --- |"]
     for name, r in res.items():
@@ -332,7 +333,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         reading = plateau(curve) if len(curve) >= 3 else None
         lines.append(f"| {name} | {len(curve)} | {curve[0]:.3f} → {curve[-1]:.3f} | "
                      + ", ".join(f"{v:.2f}" for v in curve) + " | "
-                     + (f"{reading['late_share']:.3f} | {'yes' if reading['plateau'] else 'no'} |"
+                     + (f"{reading['late_share']:.3f} | {plateau_word(reading)} |"
                         if reading else "– | too short to tell |"))
     lines += ["", "Training time: " + ", ".join(
         f"{n} {r['train_seconds']:.0f} s (+{r['eval_seconds']:.0f} s evaluation)"

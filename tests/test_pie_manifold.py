@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from analyses.pie_diagnosis import train_by_epoch
-from analyses.pie_manifold import pca_reconstruct, plateau
+from analyses.pie_manifold import pca_reconstruct, plateau, plateau_word
 from infoprobe.errors import InfoprobeError
 from models.training import train
 from tests._tiny_model import tiny_model
@@ -48,6 +48,34 @@ def test_flat_tail_and_reversal() -> None:
     assert reading["late_share"] == pytest.approx(-0.02 / 0.73)
     assert reading["plateau"] is True
     assert plateau([1.0, 2.0, 1.0])["late_share"] != plateau([1.0, 2.0, 1.0])["late_share"]  # NaN: no net change
+
+
+def test_noise_at_the_end_is_not_progress() -> None:
+    # A WAE-like curve: at its ceiling from epoch 10 on, swinging by about one standard error.
+    curve = [0.85, 0.87, 0.88, 0.89, 0.90, 0.905, 0.91, 0.908, 0.912, 0.913, 0.913, 0.907, 0.909, 0.915, 0.915]
+    reading = plateau(curve)
+    assert reading["late_share"] > reading["tolerance"]  # the share alone would say "no"
+    assert reading["plateau"] is True and reading["reason"] == "late trend within noise"
+    assert abs(reading["late_t"]) < reading["noise_z"]
+    assert plateau_word(reading) == "yes (noise)"
+    assert plateau_word(plateau([1.0, 0.5, 0.3, 0.3, 0.3, 0.3])) == "yes"
+
+
+def test_a_noisy_but_steady_rise_is_still_changing() -> None:
+    curve = [0.02 * k + (0.004 if k % 2 else -0.004) for k in range(15)]
+    reading = plateau(curve)
+    assert reading["plateau"] is False and reading["reason"] == "still changing"
+    assert reading["late_t"] > reading["noise_z"]
+
+
+def test_late_t_is_the_least_squares_slope_over_its_standard_error() -> None:
+    from scipy.stats import linregress
+
+    curve = [5.0, 3.0, 2.2, 1.9, 1.7, 1.68, 1.61, 1.63, 1.55, 1.56, 1.52]  # falling: the net change is negative
+    reading = plateau(curve)
+    fit = linregress(range(reading["late_points"]), curve[-reading["late_points"]:])
+    assert reading["late_points"] == 5
+    assert reading["late_t"] == pytest.approx(-fit.slope / fit.stderr, rel=1e-9)  # sign: along the net change
 
 
 def test_plateau_rejects_short_or_broken_curves() -> None:

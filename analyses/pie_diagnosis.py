@@ -11,6 +11,8 @@ Usage (from the repository root; keep torch on one thread on a shared CPU)::
     python -m analyses.pie_diagnosis --data-root ../shared/data --sigma 0.01 --epochs 4
     python -m analyses.pie_diagnosis --data-root ../shared/data --sigma 0.01 --set clamp=0.5
     python -m analyses.pie_diagnosis --data-root ../shared/data --model classical-ae
+    python -m analyses.pie_diagnosis --data-root ../shared/data --sigma 0.01 --epochs 6 --subset 60000 --out p.pt
+    python -m analyses.pie_diagnosis --data-root ../shared/data --test-n 10000 --subset 60000 --out p.pt --evaluate-only
 """
 
 from __future__ import annotations

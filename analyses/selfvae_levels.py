@@ -14,6 +14,12 @@ Usage (from the repository root)::
     python -m analyses.selfvae_levels --root DATA --scale paper --device cuda \
         --checkpoints runs/selfvae_levels --resume                      # GPU, full CIFAR-10
 
+On a CPU the two models can train in parallel, one process each, and be evaluated afterwards::
+
+    python -m analyses.selfvae_levels --root ../shared/data --epochs 40 --checkpoints runs/selfvae --resume --train-only vae-realnvp &
+    python -m analyses.selfvae_levels --root ../shared/data --epochs 40 --checkpoints runs/selfvae --resume --train-only selfvae-downscale
+    python -m analyses.selfvae_levels --root ../shared/data --epochs 40 --checkpoints runs/selfvae --resume   # evaluates both
+
 ``--scale paper`` uses the zoo's CIFAR-10 networks (the paper's 16×8×8 latents and RealNVP prior,
 about 6–8 M parameters, not the paper's 32–42 M), the full training and test sets, the recipe's
 100 epochs and 512 importance samples; it needs the standard CIFAR-10 files in ``--root``.

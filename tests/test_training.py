@@ -374,6 +374,11 @@ def test_cli_trains_resumes_and_reports_errors(tmp_path, capsys) -> None:
     assert resumed.training["epochs_done"] == 2
     assert resumed.training["recipe"]["milestones"] == [1]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    assert main(args(2, "--resume")) == 0  # finished: resuming trains nothing and says so
+    said = capsys.readouterr().out
+    assert "nothing left to train" in said and "nan" not in said
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
     assert main(["train", "no-such-model", "--dataset", "digits", "--out", str(tmp_path / "x")]) == 2
     assert "Unknown model 'no-such-model'" in capsys.readouterr().err

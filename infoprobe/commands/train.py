@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -99,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     final = result.final
     summary = ", ".join(f"{key} {value:.5g}" for key, value in final.items()
                         if key.startswith(("train_", "test_")) and isinstance(value, float))
+    trained_now = math.isfinite(result.images_per_second)  # NaN: every epoch was done before this call
     print(f"{args.model} on {args.dataset}: {result.epochs_done} epochs on {result.device}"
-          + (f", {result.images_per_second:.0f} images/s" if result.history else "")
+          + (f", {result.images_per_second:.0f} images/s" if trained_now
+             else " (all done before; nothing left to train)")
           + (f"; {summary}" if summary else ""))
     print(f"checkpoint: {result.checkpoint}")
     return 0

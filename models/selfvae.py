@@ -265,6 +265,33 @@ class SelfVAE(Autoencoder):
         return out
 
     @torch.no_grad()
+    def z_gain(self, x: Tensor) -> dict[str, Tensor]:
+        """What the last level's z tells about x beyond y_K, per image in nats.
+
+        ``re_x_posterior`` is −log p(x | y_K, z) with z ~ q(z | x) (the ELBO's ``re_x``; the same
+        random draws as :meth:`loss` after the same seed), ``re_x_prior`` the same with z drawn
+        from the conditional prior p(z | y_K, ·) instead, and ``z_gain`` their difference: how
+        much better x is explained by its own z than by one the model would generate from y_K.
+        Read beside ``kl_z`` (the rate z costs): near 0 means x is decoded from y_K alone.
+        """
+        ys = self.transform(x)
+        mean, logvar = _split_stats(self.u.encoder(ys[0]))
+        prev = self.u.latent(_sample(mean, logvar))
+        out: dict[str, Tensor] = {}
+        for i in range(1, self.levels + 1):
+            lvl = self.level(i)
+            mean, logvar = _split_stats(lvl.encoder(ys[i]))
+            z = lvl.latent(_sample(mean, logvar))
+            if i == self.levels:
+                p_mean, p_logvar = _split_stats(lvl.prior(ys[i - 1], prev))
+                z_prior = lvl.latent(_sample(p_mean, p_logvar))
+                out["re_x_posterior"] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z, ys[i - 1]))
+                out["re_x_prior"] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z_prior, ys[i - 1]))
+            prev = z
+        out["z_gain"] = out["re_x_prior"] - out["re_x_posterior"]
+        return out
+
+    @torch.no_grad()
     def log_likelihood(self, x: Tensor, *, n_importance: int = 512,
                        max_batch: int = 256) -> Tensor:
         """Importance-sampled log p(x, y_1..y_K) per image (Burda et al. 2015), in nats, with

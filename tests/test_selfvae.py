@@ -83,6 +83,23 @@ def test_terms_per_level_and_kl_nonnegative(dataset: str, transform: str, levels
     torch.testing.assert_close(out["loss"], out["re"] + out["kl"])
 
 
+@pytest.mark.parametrize("levels", [1, 2])
+def test_z_gain_is_the_elbo_re_x_against_a_prior_z(levels: int) -> None:
+    m = models.build("selfvae", dataset="digits", levels=levels, prior="standard").eval()
+    _train(m, _digits(), steps=15)
+    m.eval()
+    x = _digits(16, split="test")
+    torch.manual_seed(5)
+    with torch.no_grad():
+        elbo = m.loss(x)
+    torch.manual_seed(5)
+    out = m.z_gain(x)
+    assert out["re_x_posterior"].shape == (16,)
+    torch.testing.assert_close(out["re_x_posterior"].mean(), elbo["re_x"])  # the same draws
+    torch.testing.assert_close(out["z_gain"], out["re_x_prior"] - out["re_x_posterior"])
+    assert torch.isfinite(out["re_x_prior"]).all()
+
+
 def test_cifar10_paper_scale_latents() -> None:
     m = models.build("selfvae", dataset="cifar10", **TINY)
     assert m.latent_shapes == [(16, 8, 8), (16, 8, 8)]

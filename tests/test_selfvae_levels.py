@@ -23,9 +23,11 @@ def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path
         assert selfvae_levels.main([*root, *TINY, "--checkpoints", str(ckpt), "--train-only", name]) == 0
         assert (ckpt / f"{name}.pt").is_file()
     assert not split.exists()  # training alone writes no page
+    page = (one / "selfvae_levels_quick.md").read_text()
     assert selfvae_levels.main([*root, *TINY, "--checkpoints", str(ckpt), "--resume",
                                 "--out", str(split), "--figures", str(split)]) == 0
 
+    assert "What z carries beyond y (selfvae-downscale" in page
     a = json.loads((one / "selfvae_levels_quick.json").read_text())["results"]
     b = json.loads((split / "selfvae_levels_quick.json").read_text())["results"]
     for name in a:
@@ -33,6 +35,9 @@ def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path
             [h["train_loss"] for h in a[name]["history"]], rel=1e-5)
         assert b[name]["test_terms"] == pytest.approx(a[name]["test_terms"], rel=1e-4)
         assert b[name]["bpd"] == pytest.approx(a[name]["bpd"], rel=1e-4)
+        assert (a[name]["z_gain"] is None) == (name == "vae-realnvp")  # only the selfVAE has a y to go beyond
+        if a[name]["z_gain"] is not None:
+            assert b[name]["z_gain"] == pytest.approx(a[name]["z_gain"], rel=1e-4)
         assert b[name]["train_seconds"] > 0  # the epochs' clock, not the evaluation run's
 
 

@@ -130,16 +130,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pie_diagnosis: --evaluate-only needs --out, an existing checkpoint; got {args.out}",
                   file=sys.stderr)
             return 2
+        from analyses.pie_manifold import pca_reconstruct
         from infoprobe import checkpoint
 
-        model = checkpoint.build_model(checkpoint.load(args.out))
-        from analyses.pie_manifold import pca_reconstruct
-
-        row = measure(model, test, classifier, pie=pie, seed=args.seed)
+        kept = checkpoint.load(args.out)
+        model = checkpoint.build_model(kept)
+        row = measure(model, test, classifier, pie=kept.model_name == "pie", seed=args.seed)
         # The linear reference: as many principal components as the code has, of the training
         # images the model saw (the trainer's seeded subset).
         seen = train_data.subset(args.subset, seed=args.seed)
-        pca = pca_reconstruct(seen.images, test.images, components=int(model.code_dim))
+        with torch.no_grad():
+            code_dim = model.encode(test.images[:1].to(model.device)).numel()
+        pca = pca_reconstruct(seen.images, test.images, components=code_dim)
         row["pca_class_consistency"] = class_consistency(classifier, pca, test.labels)
         row["pca_recon_mse"] = float((pca.clamp(0, 1) - test.images).pow(2).mean())
         n = len(test.images)

@@ -4,6 +4,7 @@ and epoch-by-epoch training that equals one uninterrupted ``train`` call."""
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,20 @@ def test_diagnosis_evaluate_only_measures_a_kept_checkpoint(shared_data: Path, t
     assert 0.0 <= row["pca_class_consistency"] <= 1.0 and row["pca_recon_mse"] > 0
     assert pie_diagnosis.main([*argv[:-3], "--out", str(tmp_path / "missing.pt"), "--evaluate-only"]) == 2
     assert "--evaluate-only needs --out, an existing checkpoint" in capsys.readouterr().err
+
+
+def test_umap_separation_has_a_spread_over_seeds_and_a_code_baseline(tmp_path: Path) -> None:
+    from analyses.pie_manifold import umap_panels
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 10
+    centres = 6.0 * torch.randn(10, 10, generator=g)
+    separated = centres[labels] + 0.3 * torch.randn(300, 10, generator=g)
+    noise = torch.randn(300, 10, generator=g)  # carries no label
+    with warnings.catch_warnings():  # ten separate clusters by construction: UMAP's graph is disconnected
+        warnings.filterwarnings("ignore", message="Graph is not fully connected", category=UserWarning)
+        out = umap_panels({0.01: separated, 1.0: noise}, labels, tmp_path / "umap.png", seed=0, repeats=2)
+    assert (tmp_path / "umap.png").is_file()
+    assert len(out[0.01]["umap"]) == 2 and len(out[1.0]["umap"]) == 2  # one accuracy per UMAP seed
+    assert out[0.01]["codes"] > 0.95 and min(out[0.01]["umap"]) > 0.9
+    assert out[1.0]["codes"] < 0.25 and max(out[1.0]["umap"]) < 0.25  # chance is 0.1

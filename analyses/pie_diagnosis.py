@@ -120,16 +120,15 @@ def train_by_epoch(model: nn.Module, train_data: Any, *, epochs: int, out: Path,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.evaluate_only and (args.out is None or not args.out.is_file()):  # before loading data
+        print(f"pie_diagnosis: --evaluate-only needs --out, an existing checkpoint; got {args.out}", file=sys.stderr)
+        return 2
     torch.manual_seed(args.seed)
     train_data = load_dataset("mnist", split="train", root=args.data_root)
     test = load_dataset("mnist", split="test", root=args.data_root).subset(args.test_n, seed=args.seed)
     classifier = fit_reference_classifier(train_data, test, n_train=args.classifier_images, seed=args.seed)
     pie = args.model == "pie"
     if args.evaluate_only:
-        if args.out is None or not args.out.is_file():
-            print(f"pie_diagnosis: --evaluate-only needs --out, an existing checkpoint; got {args.out}",
-                  file=sys.stderr)
-            return 2
         from analyses.pie_manifold import pca_reconstruct
         from infoprobe import checkpoint
 

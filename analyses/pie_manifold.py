@@ -340,12 +340,11 @@ def umap_panels(codes: dict[float, Tensor], labels: Tensor, path: Path, *, seed:
     fig, axes = plt.subplots(1, len(codes), figsize=(4.5 * len(codes), 4.5))
     separation: dict[float, dict[str, Any]] = {}
     for ax, (sigma, z) in zip(axes, codes.items(), strict=True):
-        accuracies, first = [], None
-        for r in range(repeats):
-            emb = umap.UMAP(n_components=2, random_state=seed + r, n_jobs=1).fit_transform(z.numpy())
-            accuracies.append(knn_accuracy(emb, labels.numpy(), seed=seed))
-            first = emb if first is None else first
+        embeddings = [umap.UMAP(n_components=2, random_state=seed + r, n_jobs=1).fit_transform(z.numpy())
+                      for r in range(repeats)]
+        accuracies = [knn_accuracy(emb, labels.numpy(), seed=seed) for emb in embeddings]
         separation[sigma] = {"umap": accuracies, "codes": knn_accuracy(z.numpy(), labels.numpy(), seed=seed)}
+        first = embeddings[0]  # the panel shows the embedding with ``seed``
         sc = ax.scatter(first[:, 0], first[:, 1], c=labels.numpy(), cmap="tab10", s=2, vmin=-0.5, vmax=9.5)
         ax.set_title(f"σ = {sigma:g} (10-NN acc. {accuracies[0]:.2f})")
         ax.set_xticks([])

@@ -238,8 +238,11 @@ class SelfVAE(Autoencoder):
             return gaussian_kl(mean, logvar, zeros, zeros)
         return gaussian_log_prob(u, mean, logvar) - self.u.prior.log_prob(u)
 
-    def loss(self, x: Tensor) -> dict[str, Tensor]:
-        """Negative ELBO (Eq. 2 / §3.4) averaged over the batch, with every term per level."""
+    def _terms(self, x: Tensor, *, prior_re_x: bool = False) -> dict[str, Tensor]:
+        """Per-image terms of the negative ELBO (Eq. 2 / §3.4), every latent drawn from its
+        posterior; with ``prior_re_x`` also ``re_x_prior``: −log p(x | y_K, z) with the last z drawn
+        from its conditional prior instead (drawn after the posterior ones, so the ELBO's draws do
+        not change)."""
         ys = self.transform(x)
         terms: dict[str, Tensor] = {}
         mean, logvar = _split_stats(self.u.encoder(ys[0]))
@@ -254,7 +257,15 @@ class SelfVAE(Autoencoder):
             terms[f"kl_z{i}"] = gaussian_kl(mean, logvar, p_mean, p_logvar)
             name = "re_x" if i == self.levels else f"re_y{i + 1}"
             terms[name] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z, ys[i - 1]))
+            if prior_re_x and i == self.levels:
+                z_prior = lvl.latent(_sample(p_mean, p_logvar))
+                terms["re_x_prior"] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z_prior, ys[i - 1]))
             prev = z
+        return terms
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        """Negative ELBO (Eq. 2 / §3.4) averaged over the batch, with every term per level."""
+        terms = self._terms(x)
         re = sum(v for k, v in terms.items() if k.startswith("re_"))
         kl = sum(v for k, v in terms.items() if k.startswith("kl_"))
         assert isinstance(re, Tensor) and isinstance(kl, Tensor)
@@ -274,22 +285,9 @@ class SelfVAE(Autoencoder):
         much better x is explained by its own z than by one the model would generate from y_K.
         Read beside ``kl_z`` (the rate z costs): near 0 means x is decoded from y_K alone.
         """
-        ys = self.transform(x)
-        mean, logvar = _split_stats(self.u.encoder(ys[0]))
-        prev = self.u.latent(_sample(mean, logvar))
-        out: dict[str, Tensor] = {}
-        for i in range(1, self.levels + 1):
-            lvl = self.level(i)
-            mean, logvar = _split_stats(lvl.encoder(ys[i]))
-            z = lvl.latent(_sample(mean, logvar))
-            if i == self.levels:
-                p_mean, p_logvar = _split_stats(lvl.prior(ys[i - 1], prev))
-                z_prior = lvl.latent(_sample(p_mean, p_logvar))
-                out["re_x_posterior"] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z, ys[i - 1]))
-                out["re_x_prior"] = -lvl.likelihood.log_prob(ys[i], lvl.decoder(z_prior, ys[i - 1]))
-            prev = z
-        out["z_gain"] = out["re_x_prior"] - out["re_x_posterior"]
-        return out
+        terms = self._terms(x, prior_re_x=True)
+        posterior, prior = terms["re_x"], terms["re_x_prior"]
+        return {"re_x_posterior": posterior, "re_x_prior": prior, "z_gain": prior - posterior}
 
     @torch.no_grad()
     def log_likelihood(self, x: Tensor, *, n_importance: int = 512,

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from infoprobe import checkpoint
+from infoprobe.checkpoint import interrupts_deferred
 from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 from models.recipes import (
@@ -49,32 +50,6 @@ from models.recipes import (
 
 __all__ = ["OPTIMIZERS", "TrainResult", "resolve_recipe", "train"]
 
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them to the handlers in place.
-
-    The optimizer update and the step count form one unit: a Ctrl-C or a `kill` inside it would
-    leave a half-updated state that cannot be checkpointed (measured: a SIGTERM at the end of a
-    session lost five minutes of a CPU run). Outside the main thread signals cannot be handled
-    here, and the block runs as it is.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():  # None: a handler not installed from Python
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        for signum in pending[:1]:
-            signal.raise_signal(signum)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 METRICS_NAME = "metrics.jsonl"
@@ -475,7 +450,7 @@ def _train(
                 if recipe["clip_grad"]:
                     scaler.unscale_(opt)
                     nn.utils.clip_grad_norm_(model.parameters(), float(recipe["clip_grad"]))
-                with _interrupts_deferred():
+                with interrupts_deferred():
                     mutating = True
                     scaler.step(opt)
                     scaler.update()

@@ -47,6 +47,34 @@ def test_interrupted_save_leaves_previous_file_intact(tmp_path: Path, monkeypatc
     assert os.listdir(tmp_path) == ["m.pt"]  # no temporary file left behind
 
 
+def test_a_signal_during_a_save_arrives_after_the_file_is_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `kill` inside torch.save's zip writer used to surface as the writer's RuntimeError, not as an
+    # interruption (`infoprobe train` then exited 1 with a traceback instead of 130 with a checkpoint)
+    import signal
+
+    real_save = torch.save
+
+    def signalled_save(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        real_save(obj, f, *args, **kwargs)  # type: ignore[arg-type]
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    monkeypatch.setattr(torch, "save", signalled_save)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"):
+            checkpoint.save(tmp_path / "m.pt", tiny_model(1))
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    loaded = checkpoint.load(tmp_path / "m.pt")
+    expected = tiny_model(1).state_dict()
+    assert all(torch.equal(loaded.state_dict[k], v) for k, v in expected.items())
+    assert os.listdir(tmp_path) == ["m.pt"]
+
+
 class _Payload:
     """Unpickling this runs code: it creates a marker file."""
 

@@ -393,7 +393,7 @@ def test_a_signal_during_the_optimizer_update_waits_for_the_step_to_end() -> Non
     # a SIGTERM inside the update would leave a half-updated state that cannot be checkpointed
     import signal
 
-    from models.training import _interrupts_deferred
+    from infoprobe.checkpoint import interrupts_deferred
 
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -401,12 +401,12 @@ def test_a_signal_during_the_optimizer_update_waits_for_the_step_to_end() -> Non
     reached = []
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"), _interrupts_deferred():
+        with pytest.raises(KeyboardInterrupt, match=f"signal {int(signal.SIGTERM)}"), interrupts_deferred():
             os.kill(os.getpid(), signal.SIGTERM)
             reached.append("the rest of the step")
         assert reached == ["the rest of the step"]
         assert signal.getsignal(signal.SIGTERM) is handler
-        with _interrupts_deferred():  # no signal: nothing happens
+        with interrupts_deferred():  # no signal: nothing happens
             reached.append("a quiet step")
     finally:
         signal.signal(signal.SIGTERM, previous)

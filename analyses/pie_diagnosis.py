@@ -13,6 +13,10 @@ Usage (from the repository root; keep torch on one thread on a shared CPU)::
     python -m analyses.pie_diagnosis --data-root ../shared/data --model classical-ae
     python -m analyses.pie_diagnosis --data-root ../shared/data --sigma 0.01 --epochs 6 --subset 60000 --out p.pt
     python -m analyses.pie_diagnosis --data-root ../shared/data --test-n 10000 --subset 60000 --out p.pt --evaluate-only
+    python -m analyses.pie_diagnosis --data-root ../shared/data --test-n 10000 --samples runs/pie/pie_sigma0.01.pt
+
+``--samples`` asks why a lower temperature gives fewer confidently classified samples (see
+:func:`sample_diagnostics`).
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import models
-from infoprobe.data import load_dataset
+from infoprobe.data import ImageData, load_dataset
 from infoprobe.quality import class_consistency, confident_fraction, fit_reference_classifier
 
-__all__ = ["main", "measure", "train_by_epoch"]
+__all__ = ["ink_matched", "main", "measure", "sample_diagnostics", "train_by_epoch"]
 
 
 def _value(text: str) -> Any:
@@ -68,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--evaluate-only", action="store_true",
                    help="train nothing: measure the model in --out on --test-n test images (e.g. all "
                         "10000) and print one row with a 95 %% binomial interval of the class-consistency")
+    p.add_argument("--samples", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
+                   help="train nothing: sample each checkpoint at --temperatures and print the sample "
+                        "diagnostics (ink, confidence, nearest training images) beside ink-matched real images")
+    p.add_argument("--temperatures", type=float, nargs="+", default=[1.0, 0.75, 0.5, 0.25])
+    p.add_argument("--n-samples", type=int, default=2000)
     return p.parse_args(argv)
 
 
@@ -90,6 +99,73 @@ def measure(model: Any, test: Any, classifier: Any, *, pie: bool, seed: int) -> 
             out[f"confident_T{t:g}"] = confident_fraction(classifier, samples)
     model.train()
     return out
+
+
+def _per_image(images: Tensor, classifier: Any, seen: Tensor, unseen: Tensor, unseen_labels: Tensor, *,
+               k: int = 10, batch_size: int = 1000) -> dict[str, Tensor]:
+    """Per image: ink (mean pixel), the reference classifier's top probability, the agreement of the
+    ``k`` nearest ``unseen`` training images' labels, and the distance to the nearest ``seen`` and
+    ``unseen`` training image (pixels in [0, 1], Euclidean)."""
+    x = images.clamp(0, 1).flatten(1)
+    parts: dict[str, list[Tensor]] = {"nn_seen": [], "nn_unseen": [], "knn_agreement": []}
+    for i in range(0, len(x), batch_size):
+        chunk = x[i:i + batch_size]
+        parts["nn_seen"].append(torch.cdist(chunk, seen).min(1).values)
+        dist, idx = torch.cdist(chunk, unseen).topk(k, largest=False)
+        labels = unseen_labels[idx]
+        parts["nn_unseen"].append(dist[:, 0])
+        parts["knn_agreement"].append((labels == labels.mode(1).values[:, None]).double().mean(1))
+    return {"ink": x.mean(1).double(), "top_p": classifier.predict_proba(images).max(1).values,
+            **{key: torch.cat(v).double() for key, v in parts.items()}}
+
+
+def _summary(values: dict[str, Tensor], weights: Tensor | None = None) -> dict[str, float]:
+    w = torch.ones_like(values["ink"]) if weights is None else weights
+    w = w / w.sum()
+
+    def mean(v: Tensor) -> float:
+        return round(float((w * v).sum()), 4)
+
+    return {"ink": mean(values["ink"]), "confident": mean((values["top_p"] >= 0.9).double()),
+            "knn_confident": mean((values["knn_agreement"] >= 0.9).double()),
+            "nn_seen": mean(values["nn_seen"]), "nn_unseen": mean(values["nn_unseen"])}
+
+
+def ink_matched(real_ink: Tensor, sample_ink: Tensor, *, bins: int = 10) -> Tensor:
+    """Weights on the real images that give them the samples' ink distribution: both are binned on
+    the real images' ink deciles (samples outside the range fall into the end bins), and each real
+    image gets (samples' share of its bin) / (real images' share of it)."""
+    edges = torch.quantile(real_ink, torch.linspace(0, 1, bins + 1, dtype=real_ink.dtype)[1:-1])
+    real_bin, sample_bin = torch.bucketize(real_ink, edges), torch.bucketize(sample_ink, edges)
+    real_share = torch.bincount(real_bin, minlength=bins).double() / len(real_ink)
+    sample_share = torch.bincount(sample_bin, minlength=bins).double() / len(sample_ink)
+    return (sample_share / real_share.clamp_min(1e-12))[real_bin]
+
+
+@torch.no_grad()
+def sample_diagnostics(model: Any, test: Any, classifier: Any, seen: Tensor, unseen: Any, *,
+                       temperatures: list[float], n: int, seed: int) -> Iterator[dict[str, Any]]:
+    """For each temperature T, ``n`` samples of ``model`` measured as real images are, beside the
+    real test images reweighted to the samples' ink distribution (:func:`ink_matched`).
+
+    The reference classifier is linear in the pixels, so its confidence grows with the amount of
+    ink: a sample set with thinner strokes is confidently classified less often even where its
+    digits are as legible. The nonlinear measures (agreement of the 10 nearest unseen training
+    images' labels; distance to the nearest training image, seen in training or not) and the
+    ink-matched real reference separate the two readings; seen against unseen distances test for
+    copies of training images.
+    """
+    model.eval()
+    real = _per_image(test.images, classifier, seen, unseen.images.flatten(1), unseen.labels)
+    yield {"images": "real test", "n": len(test.images), **_summary(real)}
+    for t in temperatures:
+        g = torch.Generator(device=model.device).manual_seed(seed)
+        samples = torch.cat([model.sample(min(500, n - i), temperature=t, generator=g).cpu()
+                             for i in range(0, n, 500)])
+        ours = _per_image(samples, classifier, seen, unseen.images.flatten(1), unseen.labels)
+        matched = _summary(real, ink_matched(real["ink"], ours["ink"]))
+        yield {"images": f"samples T={t:g}", "n": n, **_summary(ours),
+               **{f"real_ink_matched_{key}": v for key, v in matched.items() if key != "ink"}}
 
 
 def train_by_epoch(model: nn.Module, train_data: Any, *, epochs: int, out: Path,
@@ -128,6 +204,26 @@ def main(argv: list[str] | None = None) -> int:
     test = load_dataset("mnist", split="test", root=args.data_root).subset(args.test_n, seed=args.seed)
     classifier = fit_reference_classifier(train_data, test, n_train=args.classifier_images, seed=args.seed)
     pie = args.model == "pie"
+    if args.samples:
+        from infoprobe import checkpoint
+
+        for path in args.samples:
+            kept = checkpoint.load(path)
+            seed = int(kept.training.get("seed", 0))
+            order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed))
+            n_seen = int((kept.dataset or {}).get("n", len(train_data)))  # the trainer's seeded subset
+            seen = train_data.images[order[:n_seen].sort().values].flatten(1)
+            rest = order[n_seen:n_seen + 10_000].sort().values
+            if len(rest) == 0:
+                print(f"pie_diagnosis: {path} saw every training image; no unseen ones to compare", file=sys.stderr)
+                return 2
+            unseen = ImageData(train_data.images[rest], train_data.labels[rest], train_data.name,
+                               train_data.split, train_data.classes, train_data.preprocessing)
+            model = checkpoint.build_model(kept)
+            for row in sample_diagnostics(model, test, classifier, seen, unseen, temperatures=args.temperatures,
+                                          n=args.n_samples, seed=args.seed):
+                print(json.dumps({"checkpoint": str(path), "train_images": n_seen, **row}), flush=True)
+        return 0
     if args.evaluate_only:
         from analyses.pie_manifold import pca_reconstruct
         from infoprobe import checkpoint

@@ -202,3 +202,39 @@ def test_umap_separation_has_a_spread_over_seeds_and_a_code_baseline(tmp_path: P
     assert len(out[0.01]["umap"]) == 2 and len(out[1.0]["umap"]) == 2  # one accuracy per UMAP seed
     assert out[0.01]["codes"] > 0.95 and min(out[0.01]["umap"]) > 0.9
     assert out[1.0]["codes"] < 0.25 and max(out[1.0]["umap"]) < 0.25  # chance is 0.1
+
+
+def test_ink_matching_reweights_real_images_to_the_samples_ink() -> None:
+    from analyses.pie_diagnosis import ink_matched
+
+    real = torch.linspace(0.0, 1.0, 1001, dtype=torch.float64)[:-1]  # 100 images per decile
+    assert torch.allclose(ink_matched(real, real), torch.ones_like(real))  # same distribution: weight 1
+    heavy = 0.9 + 0.1 * torch.rand(50, dtype=torch.float64)  # all in the top decile, and beyond the range
+    w = ink_matched(real, torch.cat([heavy, torch.tensor([1.5], dtype=torch.float64)]))
+    assert torch.all(w[real < 0.9] == 0) and torch.allclose(w[real >= 0.9], torch.full((100,), 10.0, dtype=torch.float64))
+    assert float((w * real).sum() / w.sum()) == pytest.approx(0.9495, abs=1e-4)
+
+
+def test_sample_diagnostics_flags_copies_of_training_images_and_scores_real_ones() -> None:
+    from analyses.pie_diagnosis import sample_diagnostics
+    from infoprobe.data import ImageData, load_dataset
+    from infoprobe.quality import fit_reference_classifier
+
+    train_data, test = load_dataset("digits", split="train"), load_dataset("digits", split="test")
+    classifier = fit_reference_classifier(train_data, test, n_train=600)
+    seen = train_data.images[:300]
+    unseen = ImageData(train_data.images[300:900], train_data.labels[300:900], "digits", "train")
+
+    class Copier(torch.nn.Module):  # "samples" that are training images it saw, at every temperature
+        device = torch.device("cpu")
+
+        def sample(self, n: int, *, temperature: float, generator: torch.Generator) -> torch.Tensor:
+            return seen[torch.randperm(len(seen), generator=generator)[:n]]
+
+    real, copies = sample_diagnostics(Copier(), test, classifier, seen.flatten(1), unseen, temperatures=[1.0],
+                                      n=200, seed=0)
+    top = classifier.predict_proba(test.images).max(1).values
+    assert real["confident"] == pytest.approx(float((top >= 0.9).double().mean()), abs=1e-4)
+    assert real["nn_seen"] > 0 and real["nn_unseen"] > 0
+    assert copies["images"] == "samples T=1" and copies["nn_seen"] == 0.0 < copies["nn_unseen"]
+    assert 0.0 <= copies["knn_confident"] <= 1.0 and 0.0 <= copies["real_ink_matched_confident"] <= 1.0

@@ -3,8 +3,8 @@
 A recipe is a plain dict (optimizer, lr, betas, eps, weight decay, momentum, lr milestones and
 gamma, epochs, batch size, gradient clipping). :func:`resolve_recipe` fills it from the model's
 ``default_recipe()`` and the options given; a resumed run starts from the recipe stored in its
-checkpoint, and an option given on resume applies from the next step on (:func:`_resumed_recipe`,
-:func:`_apply_recipe`), or is refused with a message where it cannot.
+checkpoint, and an option given on resume applies from the next step on (:func:`resumed_recipe`,
+:func:`apply_recipe`), or is refused with a message where it cannot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from torch import nn
 
 from infoprobe.errors import InfoprobeError
 
-__all__ = ["OPTIMIZERS", "RECIPE_KEYS", "resolve_recipe"]
+__all__ = ["OPTIMIZERS", "RECIPE_KEYS", "apply_recipe", "make_optimizer", "resolve_recipe", "resumed_recipe"]
 
 OPTIMIZERS = ("adam", "adamax", "sgd")
 RECIPE_KEYS = ("optimizer", "lr", "betas", "eps", "weight_decay", "momentum", "milestones",
@@ -49,7 +49,7 @@ def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None)
     return recipe
 
 
-def _make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimizer:
     lr, wd = float(recipe["lr"]), float(recipe["weight_decay"])
     if recipe["optimizer"] == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(recipe["betas"]), eps=float(recipe["eps"]), weight_decay=wd)
@@ -62,7 +62,7 @@ def _make_optimizer(params: Any, recipe: dict[str, Any]) -> torch.optim.Optimize
 _OPTIMIZER_KEYS = {"adam": ("betas", "eps"), "adamax": ("betas", "eps"), "sgd": ("momentum",)}
 
 
-def _resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Mapping[str, Any],
+def resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Mapping[str, Any],
                     *, epoch: int, step: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The recipe of a resumed run: the checkpoint's, with the options given now applied on top.
 
@@ -103,7 +103,7 @@ def _resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Ma
     return recipe, changed
 
 
-def _apply_recipe(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
+def apply_recipe(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.MultiStepLR,
                   recipe: Mapping[str, Any], changed: Mapping[str, Any]) -> None:
     """Make restored optimizer and scheduler states follow the ``changed`` entries of ``recipe``.
 

@@ -42,10 +42,10 @@ from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 from models.recipes import (
     OPTIMIZERS,
-    _apply_recipe,
-    _make_optimizer,
-    _resumed_recipe,
+    apply_recipe,
+    make_optimizer,
     resolve_recipe,
+    resumed_recipe,
 )
 
 __all__ = ["OPTIMIZERS", "TrainResult", "resolve_recipe", "train"]
@@ -336,13 +336,13 @@ def _train(
         if ckpt.state is None:
             raise InfoprobeError(f"Cannot resume from {ckpt_path}: it has no training state (not written by train).")
         # A resumed run keeps the checkpoint's recipe: only the options given now change it.
-        recipe, changed = _resumed_recipe(model, ckpt.training.get("recipe") or {}, overrides,
+        recipe, changed = resumed_recipe(model, ckpt.training.get("recipe") or {}, overrides,
                                           epoch=int(ckpt.state["epoch"]), step=int(ckpt.state["step"]))
         recipe_changes = list(ckpt.training.get("recipe_changes", []))
         if changed:
             recipe_changes.append({"epoch": int(ckpt.state["epoch"]), "step": int(ckpt.state["step"]),
                                    "changed": changed})
-    opt = _make_optimizer(model.parameters(), recipe)
+    opt = make_optimizer(model.parameters(), recipe)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=recipe["milestones"], gamma=float(recipe["gamma"]))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     start_epoch, start_step = 0, 0
@@ -353,7 +353,7 @@ def _train(
         opt.load_state_dict(ckpt.state["optimizer"])
         sched.load_state_dict(ckpt.state["scheduler"])
         if changed:
-            _apply_recipe(opt, sched, recipe, changed)
+            apply_recipe(opt, sched, recipe, changed)
         scaler.load_state_dict(ckpt.state["scaler"])
         start_epoch, start_step = int(ckpt.state["epoch"]), int(ckpt.state["step"])
         partial = dict(ckpt.state["partial"])

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 import models
-from infoprobe.data import ImageData, load_dataset
+from infoprobe.data import ImageData, load_dataset, subset_indices
 from infoprobe.quality import class_consistency, confident_fraction, fit_reference_classifier
 
 __all__ = ["ink_matched", "main", "measure", "sample_diagnostics", "train_by_epoch"]
@@ -104,14 +104,18 @@ def measure(model: Any, test: Any, classifier: Any, *, pie: bool, seed: int) -> 
 def _per_image(images: Tensor, classifier: Any, seen: Tensor, unseen: Tensor, unseen_labels: Tensor, *,
                k: int = 10, batch_size: int = 1000) -> dict[str, Tensor]:
     """Per image: ink (mean pixel), the reference classifier's top probability, the agreement of the
-    ``k`` nearest ``unseen`` training images' labels, and the distance to the nearest ``seen`` and
-    ``unseen`` training image (pixels in [0, 1], Euclidean)."""
+    ``k`` nearest ``unseen`` training images' labels, the distance to the nearest ``unseen`` one, and
+    the distance to the nearest ``seen`` one beside that to the nearest of an equally large seeded
+    subset of ``unseen`` (a copy test needs sets of one size; pixels in [0, 1], Euclidean)."""
     x = images.clamp(0, 1).flatten(1)
-    parts: dict[str, list[Tensor]] = {"nn_seen": [], "nn_unseen": [], "knn_agreement": []}
+    equal = subset_indices(len(unseen), len(seen), seed=0)
+    parts: dict[str, list[Tensor]] = {"nn_seen": [], "nn_unseen_equal": [], "nn_unseen": [], "knn_agreement": []}
     for i in range(0, len(x), batch_size):
         chunk = x[i:i + batch_size]
         parts["nn_seen"].append(torch.cdist(chunk, seen).min(1).values)
-        dist, idx = torch.cdist(chunk, unseen).topk(k, largest=False)
+        distances = torch.cdist(chunk, unseen)
+        parts["nn_unseen_equal"].append(distances[:, equal].min(1).values)
+        dist, idx = distances.topk(k, largest=False)
         labels = unseen_labels[idx]
         parts["nn_unseen"].append(dist[:, 0])
         parts["knn_agreement"].append((labels == labels.mode(1).values[:, None]).double().mean(1))
@@ -128,7 +132,8 @@ def _summary(values: dict[str, Tensor], weights: Tensor | None = None) -> dict[s
 
     return {"ink": mean(values["ink"]), "confident": mean((values["top_p"] >= 0.9).double()),
             "knn_confident": mean((values["knn_agreement"] >= 0.9).double()),
-            "nn_seen": mean(values["nn_seen"]), "nn_unseen": mean(values["nn_unseen"])}
+            "nn_unseen": mean(values["nn_unseen"]), "nn_seen": mean(values["nn_seen"]),
+            "nn_unseen_equal": mean(values["nn_unseen_equal"])}
 
 
 def ink_matched(real_ink: Tensor, sample_ink: Tensor, *, bins: int = 10) -> Tensor:
@@ -151,9 +156,9 @@ def sample_diagnostics(model: Any, test: Any, classifier: Any, seen: Tensor, uns
     The reference classifier is linear in the pixels, so its confidence grows with the amount of
     ink: a sample set with thinner strokes is confidently classified less often even where its
     digits are as legible. The nonlinear measures (agreement of the 10 nearest unseen training
-    images' labels; distance to the nearest training image, seen in training or not) and the
-    ink-matched real reference separate the two readings; seen against unseen distances test for
-    copies of training images.
+    images' labels; distance to the nearest of them) and the ink-matched real reference separate
+    the two readings. The distance to the nearest image the model was trained on, against that
+    to the nearest of as many unseen ones, tests for copies of training images.
     """
     model.eval()
     real = _per_image(test.images, classifier, seen, unseen.images.flatten(1), unseen.labels)
@@ -210,10 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.samples:
             kept = checkpoint.load(path)
             seed = int(kept.training.get("seed", 0))
-            order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed))
-            n_seen = int((kept.dataset or {}).get("n", len(train_data)))  # the trainer's seeded subset
-            seen = train_data.images[order[:n_seen].sort().values].flatten(1)
-            rest = order[n_seen:n_seen + 10_000].sort().values
+            n_seen = int((kept.dataset or {}).get("n", len(train_data)))
+            chosen = subset_indices(len(train_data), n_seen, seed=seed)  # the trainer's seeded subset
+            seen = train_data.images[chosen].flatten(1)
+            others = torch.ones(len(train_data), dtype=torch.bool)
+            others[chosen] = False
+            rest = others.nonzero().squeeze(1)  # every training image the model did not see
             if len(rest) == 0:
                 print(f"pie_diagnosis: {path} saw every training image; no unseen ones to compare", file=sys.stderr)
                 return 2

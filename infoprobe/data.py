@@ -51,7 +51,19 @@ __all__ = [
     "default_root",
     "gaussian_samples",
     "load_dataset",
+    "subset_indices",
 ]
+
+
+def subset_indices(total: int, n: int, *, seed: int = 0) -> Tensor:
+    """The sorted indices of a seeded random subset of ``n`` of ``total`` items (all if ``n >= total``).
+
+    One definition for every seeded subset (``ImageData.subset``, the trainer's ``subset``), so the
+    images a model was trained on can be found again from its checkpoint's size and seed.
+    """
+    if n >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 @dataclass(frozen=True)
 class DatasetSpec:
@@ -129,8 +141,7 @@ class ImageData(torch.utils.data.Dataset):  # type: ignore[type-arg]
         """A seeded random subset of ``n`` samples (all of them if ``n >= len(self)``)."""
         if n >= len(self):
             return self
-        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        idx, _ = idx.sort()
+        idx = subset_indices(len(self), n, seed=seed)
         return ImageData(self.images[idx], self.labels[idx], self.name, self.split,
                          self.classes, self.preprocessing)
 

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from infoprobe import checkpoint
 from infoprobe.checkpoint import interrupts_deferred
+from infoprobe.data import subset_indices
 from infoprobe.device import resolve_device
 from infoprobe.errors import InfoprobeError
 from models.recipes import (
@@ -107,8 +108,7 @@ def _same_model(ckpt: checkpoint.Checkpoint, model: nn.Module) -> bool:
 def _take(images: Tensor, n: int | None, seed: int) -> Tensor:
     if n is None or n >= images.shape[0]:
         return images
-    idx = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
-    return images[idx.sort().values]
+    return images[subset_indices(images.shape[0], n, seed=seed)]
 
 
 def _epoch_order(n: int, seed: int, epoch: int) -> Tensor:

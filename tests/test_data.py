@@ -149,6 +149,20 @@ def test_subset_is_seeded() -> None:
     assert data.subset(10_000) is data
 
 
+def test_the_trainer_and_image_data_draw_the_same_seeded_subset() -> None:
+    # a checkpoint's dataset size and seed find the images it was trained on again
+    from infoprobe.data import subset_indices
+    from models.training import _take
+
+    data = load_dataset("digits", split="train")
+    idx = subset_indices(len(data), 100, seed=5)
+    assert len(idx) == 100 and torch.equal(idx, idx.sort().values) and len(set(idx.tolist())) == 100
+    assert torch.equal(data.subset(100, seed=5).images, data.images[idx])
+    assert torch.equal(_take(data.images, 100, 5), data.images[idx])
+    assert not torch.equal(subset_indices(len(data), 100, seed=6), idx)
+    assert torch.equal(subset_indices(7, 9, seed=0), torch.arange(7))
+
+
 def test_gaussian_samples_have_the_stated_correlation() -> None:
     s = gaussian_samples(20_000, d=2, rho=0.8, seed=0)
     assert s.x.shape == s.y.shape == (20_000, 2)

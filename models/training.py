@@ -274,13 +274,20 @@ def train(
                              "pass e.g. 600, or 0 to save after every step", parameter="checkpoint_every")
     dist_info, dev = _init_distributed(device)
     try:
-        return _train(model, train_data, test_data=test_data, device=dev, dist_info=dist_info,
+        result = _train(model, train_data, test_data=test_data, device=dev, dist_info=dist_info,
                       amp=amp, seed=seed, subset=subset, test_subset=test_subset, out=out,
                       resume=resume, progress=progress, checkpoint_every=checkpoint_every,
                       overrides={"epochs": epochs, "batch_size": batch_size, "lr": lr,
                                  "optimizer": optimizer, "betas": betas, "eps": eps,
                                  "weight_decay": weight_decay, "milestones": milestones,
                                  "gamma": gamma, **(recipe or {})})
+        if dist_info.world > 1:
+            import torch.distributed as dist
+
+            # rank 0 still evaluates and writes the last checkpoint; a rank that tears gloo down
+            # before it aborts ("terminate called without an active exception", seen in CI)
+            dist.barrier()
+        return result
     finally:
         if dist_info.created:
             import torch.distributed as dist

@@ -160,13 +160,13 @@ def sample_diagnostics(model: Any, test: Any, classifier: Any, seen: Tensor, uns
     the two readings. The distance to the nearest image the model was trained on, against that
     to the nearest of as many unseen ones, tests for copies of training images.
     """
+    from analyses.pie_manifold import generate
+
     model.eval()
     real = _per_image(test.images, classifier, seen, unseen.images.flatten(1), unseen.labels)
     yield {"images": "real test", "n": len(test.images), **_summary(real)}
     for t in temperatures:
-        g = torch.Generator(device=model.device).manual_seed(seed)
-        samples = torch.cat([model.sample(min(500, n - i), temperature=t, generator=g).cpu()
-                             for i in range(0, n, 500)])
+        samples = generate(model, n, temperature=t, seed=seed, batch_size=500)
         ours = _per_image(samples, classifier, seen, unseen.images.flatten(1), unseen.labels)
         matched = _summary(real, ink_matched(real["ink"], ours["ink"]))
         yield {"images": f"samples T={t:g}", "n": n, **_summary(ours),

@@ -65,6 +65,7 @@ def subset_indices(total: int, n: int, *, seed: int = 0) -> Tensor:
         return torch.arange(total)
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a dataset is, in one place: image shape (C, H, W), classes, split sizes, and the

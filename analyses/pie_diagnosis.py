@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -71,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="training images the reference classifier is fitted on (the library's default)")
     p.add_argument("--evaluate-only", action="store_true",
                    help="train nothing: measure the model in --out on --test-n test images (e.g. all "
-                        "10000) and print one row with a 95 %% binomial interval of the class-consistency")
+                        "10000) and print one row with a 95 %% (Wilson) binomial interval of the class-consistency")
     p.add_argument("--samples", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
                    help="train nothing: sample each checkpoint at --temperatures and print the sample "
                         "diagnostics (ink, confidence, nearest training images) beside ink-matched real images")
@@ -234,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.evaluate_only:
         from analyses.pie_manifold import pca_reconstruct
         from infoprobe import checkpoint
+        from infoprobe.quality import proportion_interval
 
         kept = checkpoint.load(args.out)
         model = checkpoint.build_model(kept)
@@ -247,11 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         row["pca_class_consistency"] = class_consistency(classifier, pca, test.labels)
         row["pca_recon_mse"] = float((pca.clamp(0, 1) - test.images).pow(2).mean())
         n = len(test.images)
-        intervals = {}
-        for key in ("class_consistency", "pca_class_consistency"):
-            p = row[key]
-            half = 1.96 * math.sqrt(p * (1 - p) / n)
-            intervals[f"{key}_95"] = [round(p - half, 4), round(p + half, 4)]
+        intervals = {f"{key}_95": [round(v, 4) for v in proportion_interval(round(row[key] * n), n)]
+                     for key in ("class_consistency", "pca_class_consistency")}
         print(json.dumps({"evaluated": str(args.out), "test_n": n, "train_images": len(seen.images),
                           "ceiling": classifier.accuracy, **{k: round(v, 4) for k, v in row.items()},
                           **intervals}), flush=True)

@@ -23,7 +23,9 @@ data), so a high confident fraction says little alone; read it beside sharpness 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ __all__ = [
     "confident_fraction",
     "fit_reference_classifier",
     "laplacian_variance",
+    "proportion_interval",
     "sharpness",
     "to_greyscale",
 ]
@@ -220,3 +223,20 @@ def confident_fraction(classifier: ReferenceClassifier, samples: Tensor, *, thre
     if samples.shape[0] == 0:
         raise InfoprobeError("confident_fraction needs at least one sample, got an empty batch.")
     return float((classifier.predict_proba(samples).max(1).values >= threshold).double().mean())
+
+
+def proportion_interval(successes: int, n: int, *, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``successes / n`` (e.g. a class-consistency).
+
+    Unlike the normal approximation p ± z·sqrt(p(1 − p)/n), it stays inside [0, 1] and does not
+    shrink to a point at 0 or n successes, where the normal interval claims certainty.
+    """
+    if n < 1 or not 0 <= successes <= n:
+        raise InfoprobeError(f"Expected 0 <= successes <= n and n >= 1, got successes={successes}, n={n}.")
+    if not 0.0 < level < 1.0:
+        raise InfoprobeError(f"level must be in (0, 1), got {level}.")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)

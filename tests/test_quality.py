@@ -15,6 +15,7 @@ from infoprobe.quality import (
     confident_fraction,
     fit_reference_classifier,
     laplacian_variance,
+    proportion_interval,
     sharpness,
     to_greyscale,
 )
@@ -153,3 +154,26 @@ def test_recognisability_rejects_bad_input(
         fit_reference_classifier(train.images)
     with pytest.raises(InfoprobeError, match="at least 2 classes"):
         fit_reference_classifier(train, n_train=1)
+
+
+@pytest.mark.parametrize(("successes", "n", "level"), [(0, 10, 0.95), (3, 10, 0.95), (817, 1000, 0.95),
+                                                      (8170, 10000, 0.95), (40, 40, 0.9), (1, 7, 0.99)])
+def test_proportion_interval_is_scipys_wilson_interval(successes: int, n: int, level: float) -> None:
+    from scipy.stats import binomtest
+
+    expected = binomtest(successes, n).proportion_ci(confidence_level=level, method="wilson")
+    assert proportion_interval(successes, n, level=level) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_proportion_interval_has_its_closed_form_at_the_ends() -> None:
+    z2 = 1.959963984540054**2
+    # no successes: [0, z²/(n + z²)]; all successes: [n/(n + z²), 1] (the normal interval is a point there)
+    assert proportion_interval(0, 10) == pytest.approx((0.0, z2 / (10 + z2)), abs=1e-12)
+    assert proportion_interval(10, 10) == pytest.approx((10 / (10 + z2), 1.0), abs=1e-12)
+
+
+def test_proportion_interval_rejects_impossible_counts() -> None:
+    with pytest.raises(InfoprobeError, match=r"successes <= n and n >= 1, got successes=11, n=10"):
+        proportion_interval(11, 10)
+    with pytest.raises(InfoprobeError, match=r"level must be in \(0, 1\), got 95"):
+        proportion_interval(5, 10, level=95)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from analyses import selfvae_levels
 
@@ -28,6 +30,7 @@ def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path
                                 "--out", str(split), "--figures", str(split)]) == 0
 
     assert "What z carries beyond y (selfvae-downscale" in page
+    assert "per-channel histogram" in page and "ELBO bpd, train images" in page
     a = json.loads((one / "selfvae_levels_quick.json").read_text())["results"]
     b = json.loads((split / "selfvae_levels_quick.json").read_text())["results"]
     for name in a:
@@ -35,6 +38,7 @@ def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path
             [h["train_loss"] for h in a[name]["history"]], rel=1e-5)
         assert b[name]["test_terms"] == pytest.approx(a[name]["test_terms"], rel=1e-4)
         assert b[name]["bpd"] == pytest.approx(a[name]["bpd"], rel=1e-4)
+        assert b[name]["train_elbo_bpd"] == pytest.approx(a[name]["train_elbo_bpd"], rel=1e-4)
         assert (a[name]["z_gain"] is None) == (name == "vae-realnvp")  # only the selfVAE has a y to go beyond
         if a[name]["z_gain"] is not None:
             assert b[name]["z_gain"] == pytest.approx(a[name]["z_gain"], rel=1e-4)
@@ -45,3 +49,17 @@ def test_train_only_needs_a_checkpoint_folder(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit, match="2"):
         selfvae_levels.main(["--quick", "--train-only", "vae-realnvp"])
     assert "--train-only needs --checkpoints" in capsys.readouterr().err
+
+
+def test_marginal_histogram_bpd_is_the_entropy_of_a_known_histogram() -> None:
+    # train: channel 0 takes levels 0 and 255 equally often; with add-one smoothing over 256
+    # levels each has probability (n/2 + 1) / (n + 256); other levels 1 / (n + 256)
+    n_img, side = 64, 4
+    train = torch.zeros(n_img, 1, side, side)
+    train[n_img // 2:] = 1.0
+    total = n_img * side * side
+    p_end, p_other = (total / 2 + 1) / (total + 256), 1 / (total + 256)
+    test = torch.cat([torch.zeros(1, 1, side, side), torch.ones(1, 1, side, side),
+                      torch.full((2, 1, side, side), 100 / 255)])
+    expected = -(2 * math.log2(p_end) + 2 * math.log2(p_other)) / 4
+    assert selfvae_levels.marginal_histogram_bpd(train, test) == pytest.approx(expected, rel=1e-12)

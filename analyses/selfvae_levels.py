@@ -328,12 +328,16 @@ def _markdown(summary: dict[str, Any]) -> str:
     from analyses.pie_manifold import PLATEAU_NOISE_Z, plateau, plateau_word
 
     s, res = summary["settings"], summary["results"]
+    # the epochs each model has trained (a resumed model may have trained more than --epochs)
+    done = {name: max((h["epoch"] for h in r["history"]), default=0) for name, r in res.items()}
+    epochs = (f"{s['epochs']} epochs" if set(done.values()) == {s["epochs"]}
+              else "epochs " + ", ".join(f"{n} {e}" for n, e in done.items()))
     lines = [
         f"# selfVAE levels on CIFAR-10 ({summary['scale']} scale)", "",
         f"Command: `{summary['command']}`  ",
         f"Date: {summary['date']}, torch {summary['torch']}, {summary.get('device', 'cpu')}.", "",
         f"Scale: **{summary['scale']}**. Training on {s['train']} CIFAR-10 training images "
-        f"(at most the set in --root), {s['epochs']} epochs, batch {s['batch_size']}, "
+        f"(at most the set in --root), {epochs}, batch {s['batch_size']}, "
         "Adamax lr 2e-3 (the paper's optimiser); networks "
         + (", ".join(f"{k}={v}" for k, v in s["net"].items()) or "at the zoo's CIFAR-10 defaults")
         + " with the paper's 16×8×8 latents. Test terms: negative-ELBO terms averaged over "

@@ -63,3 +63,16 @@ def test_marginal_histogram_bpd_is_the_entropy_of_a_known_histogram() -> None:
                       torch.full((2, 1, side, side), 100 / 255)])
     expected = -(2 * math.log2(p_end) + 2 * math.log2(p_other)) / 4
     assert selfvae_levels.marginal_histogram_bpd(train, test) == pytest.approx(expected, rel=1e-12)
+
+
+def test_page_names_each_models_epochs_when_one_trained_longer(shared_data: Path, tmp_path: Path) -> None:
+    root, ckpt = ["--root", str(shared_data)], tmp_path / "ckpt"
+    for name, epochs in (("vae-realnvp", "2"), ("selfvae-downscale", "1")):
+        assert selfvae_levels.main([*root, *TINY, "--epochs", epochs, "--checkpoints", str(ckpt),
+                                    "--train-only", name]) == 0
+    assert selfvae_levels.main([*root, *TINY, "--epochs", "1", "--checkpoints", str(ckpt), "--resume",
+                                "--out", str(tmp_path), "--figures", str(tmp_path)]) == 0
+    page = (tmp_path / "selfvae_levels_quick.md").read_text()
+    assert "epochs vae-realnvp 2, selfvae-downscale 1, batch" in page
+    results = json.loads((tmp_path / "selfvae_levels_quick.json").read_text())["results"]
+    assert [len(results[n]["history"]) for n in ("vae-realnvp", "selfvae-downscale")] == [2, 1]

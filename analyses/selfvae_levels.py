@@ -393,6 +393,15 @@ def _markdown(summary: dict[str, Any]) -> str:
                      + ", ".join(f"{v:.2f}" for v in curve) + " | "
                      + (f"{reading['late_share']:.3f} | {plateau_word(reading)} |"
                         if reading else "– | too short to tell |"))
+    rates = [(name, key) for name, r in res.items() for key in (r["history"][0] if r["history"] else {})
+             if key.startswith("test_kl")]
+    if rates:
+        lines += ["", f"The rate per level along training (KL in nats per image on the same "
+                  f"{min(MONITOR_IMAGES, s['test'])} monitor images, one posterior sample, after each epoch):", "",
+                  "| model | term | every epoch |", "| --- | --- | --- |"]
+        lines += [f"| {name} | {key.removeprefix('test_')} | "
+                  + ", ".join(f"{h[key]:.1f}" for h in res[name]["history"] if key in h) + " |"
+                  for name, key in rates]
     lines += ["", "Training time: " + ", ".join(
         f"{n} {r['train_seconds']:.0f} s (+{r['eval_seconds']:.0f} s evaluation)"
         for n, r in res.items()) + ".", "",

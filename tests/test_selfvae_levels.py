@@ -31,6 +31,7 @@ def test_train_only_then_resume_equals_one_run(shared_data: Path, tmp_path: Path
 
     assert "What z carries beyond y (selfvae-downscale" in page
     assert "per-channel histogram" in page and "ELBO bpd, train images" in page
+    assert "| selfvae-downscale | kl_z1 | " in page and "| vae-realnvp | kl | " in page
     a = json.loads((one / "selfvae_levels_quick.json").read_text())["results"]
     b = json.loads((split / "selfvae_levels_quick.json").read_text())["results"]
     for name in a:

@@ -20,6 +20,10 @@ On a CPU the two models can train in parallel, one process each, and be evaluate
     python -m analyses.selfvae_levels --root ../shared/data --epochs 40 --checkpoints runs/selfvae --resume --train-only selfvae-downscale
     python -m analyses.selfvae_levels --root ../shared/data --epochs 40 --checkpoints runs/selfvae --resume   # evaluates both
 
+``--kl-warmup-control EPOCHS`` adds a third model, the selfVAE trained with its KL weight rising
+from 0 to 1 over EPOCHS epochs (the recipe key ``kl_warmup``; not the paper's recipe): a control
+that tells whether a z the paper's objective leaves unused can carry information at this scale.
+
 ``--scale paper`` uses the zoo's CIFAR-10 networks (the paper's 16×8×8 latents and RealNVP prior,
 about 6–8 M parameters, not the paper's 32–42 M), the full training and test sets, the recipe's
 100 epochs and 512 importance samples; it needs the standard CIFAR-10 files in ``--root``.
@@ -144,8 +148,8 @@ def _terms_figure(results: dict[str, dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, name in zip(axes, results, strict=True):
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], results, strict=True):
         terms = {k: v for k, v in results[name]["test_terms"].items()
                  if k.startswith(("re_", "kl_")) or k in ("re", "kl")}
         if name.startswith("vae"):
@@ -155,13 +159,16 @@ def _terms_figure(results: dict[str, dict[str, Any]], path: Path) -> None:
                color=["tab:blue" if k.startswith("re") else "tab:orange" for k in labels])
         for i, k in enumerate(labels):
             ax.text(i, terms[k], f"{terms[k]:.0f}", ha="center", va="bottom", fontsize=8)
-        ax.set_title(f"{name}: {results[name]['bpd']:.2f} bpd "
-                     f"(paper {PAPER[name]['bpd']:.2f})", fontsize=9)
+        paper = f" (paper {PAPER[name]['bpd']:.2f})" if name in PAPER else ""
+        ax.set_title(f"{name}: {results[name]['bpd']:.2f} bpd{paper}", fontsize=9)
         ax.set_ylabel("nats per image (test)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
+
+#: the selfVAE trained with a KL warm-up (``--kl-warmup-control``), beside the paper's two models
+WARMUP = "selfvae-downscale-klwarmup"
 
 #: test images the trainer evaluates after each epoch (the learning curve's monitor)
 MONITOR_IMAGES = 200
@@ -217,12 +224,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for <model>.pt checkpoints (default: none kept)")
     parser.add_argument("--resume", action="store_true",
                         help="continue each model from its checkpoint in --checkpoints")
-    parser.add_argument("--train-only", choices=("vae-realnvp", "selfvae-downscale"), default=None,
+    parser.add_argument("--kl-warmup-control", type=float, default=None, metavar="EPOCHS",
+                        help=f"also train and evaluate {WARMUP}: the selfVAE with the KL weight rising "
+                             "from 0 to 1 over EPOCHS epochs (not the paper's recipe; a control for a "
+                             "collapsing z)")
+    parser.add_argument("--train-only", choices=("vae-realnvp", "selfvae-downscale", WARMUP), default=None,
                         help="train this model into --checkpoints and stop (no evaluation): run one "
                              "per process to train both in parallel, then once without it to evaluate")
     args = parser.parse_args(argv)
     if args.train_only and args.checkpoints is None:
         parser.error("--train-only needs --checkpoints (the folder the trained model is kept in)")
+    if args.train_only == WARMUP and args.kl_warmup_control is None:
+        parser.error(f"--train-only {WARMUP} needs --kl-warmup-control EPOCHS")
 
     scale_name = "quick" if args.quick else args.scale
     scale = dict(SCALES[scale_name])
@@ -241,14 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
 
-    specs = {
-        "vae-realnvp": ("vae", {"dataset": "cifar10", "prior": "realnvp", **scale["net"]}),
-        "selfvae-downscale": ("selfvae", {"dataset": "cifar10", "transform": "downscale",
-                                          "levels": 1, "prior": "realnvp", **scale["net"]}),
+    selfvae_config = {"dataset": "cifar10", "transform": "downscale", "levels": 1, "prior": "realnvp",
+                      **scale["net"]}
+    specs: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+        "vae-realnvp": ("vae", {"dataset": "cifar10", "prior": "realnvp", **scale["net"]}, {}),
+        "selfvae-downscale": ("selfvae", selfvae_config, {}),
     }
+    if args.kl_warmup_control is not None:
+        specs[WARMUP] = ("selfvae", selfvae_config, {"kl_warmup": args.kl_warmup_control})
     results: dict[str, dict[str, Any]] = {}
     trained: dict[str, Any] = {}
-    for name, (registry, config) in specs.items():
+    for name, (registry, config, recipe) in specs.items():
         if args.train_only not in (None, name):
             continue
         torch.manual_seed(args.seed)  # each model's init is its own, whatever trained before it
@@ -259,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                     epochs=scale["epochs"],
                     batch_size=scale["batch_size"], device=args.device, seed=args.seed,
                     out=None if args.checkpoints is None else Path(args.checkpoints) / f"{name}.pt",
-                    resume=args.resume, progress=False)
+                    resume=args.resume, progress=False, recipe=recipe)
         train_seconds = time.time() - t0
         if args.train_only:
             print(f"{name}: trained {len(res.history)} epochs in {train_seconds:.0f} s", flush=True)
@@ -304,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
             ("reconstruction 2", modes["reconstruction_2"]),
             ("VAE reconstr.", vae.reconstruct(x)),
             ("VAE samples", vae.sample(8, generator=gen))]
+    if WARMUP in trained:  # does its z matter? z from the prior vs z inferred from x
+        warm = trained[WARMUP].modes(x, generator=gen)
+        rows += [("warm-up cond. gen.", warm["conditional_generation"]),
+                 ("warm-up cond. rec.", warm["conditional_reconstruction"])]
     suffix = "_quick" if args.quick else ""
     with torch.no_grad():
         _grid(rows, figures / f"selfvae_modes{suffix}.png",
@@ -348,7 +368,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, r in res.items():
-        t, p = r["test_terms"], summary["paper"][name]
+        t, p = r["test_terms"], summary["paper"].get(name, {"bpd": "–", "re": "–", "kl": "–"})
         train_bpd = f"{r['train_elbo_bpd']:.3f}" if "train_elbo_bpd" in r else "–"
         lines.append(f"| {name} | {r['parameters'] / 1e6:.2f} M | {r['bpd']:.3f} | "
                      f"{r['elbo_bpd']:.3f} | {train_bpd} | {t['re']:.0f} | {t['kl']:.0f} | {p['bpd']} | "

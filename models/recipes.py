@@ -1,7 +1,7 @@
 """Training recipes: the defaults every zoo model starts from, and how a resumed run changes them.
 
 A recipe is a plain dict (optimizer, lr, betas, eps, weight decay, momentum, lr milestones and
-gamma, epochs, batch size, gradient clipping). :func:`resolve_recipe` fills it from the model's
+gamma, epochs, batch size, gradient clipping, KL warm-up). :func:`resolve_recipe` fills it from the model's
 ``default_recipe()`` and the options given; a resumed run starts from the recipe stored in its
 checkpoint, and an option given on resume applies from the next step on (:func:`resumed_recipe`,
 :func:`apply_recipe`), or is refused with a message where it cannot.
@@ -21,7 +21,7 @@ __all__ = ["OPTIMIZERS", "RECIPE_KEYS", "apply_recipe", "make_optimizer", "resol
 
 OPTIMIZERS = ("adam", "adamax", "sgd")
 RECIPE_KEYS = ("optimizer", "lr", "betas", "eps", "weight_decay", "momentum", "milestones",
-               "gamma", "epochs", "batch_size", "clip_grad")
+               "gamma", "epochs", "batch_size", "clip_grad", "kl_warmup")
 
 
 def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None)
     base = default_recipe() if callable(default_recipe) else {}
     recipe = {"optimizer": "adam", "lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8,
               "weight_decay": 0.0, "momentum": 0.0, "milestones": [], "gamma": 0.1,
-              "epochs": 10, "batch_size": 128, "clip_grad": None, **base}
+              "epochs": 10, "batch_size": 128, "clip_grad": None, "kl_warmup": 0, **base}
     for key, value in (overrides or {}).items():
         if key not in RECIPE_KEYS:
             raise InfoprobeError(f"Unknown training option {key!r}; expected one of {', '.join(RECIPE_KEYS)}.")
@@ -41,6 +41,10 @@ def resolve_recipe(model: nn.Module, overrides: Mapping[str, Any] | None = None)
     recipe["epochs"], recipe["batch_size"] = int(recipe["epochs"]), int(recipe["batch_size"])
     if recipe["optimizer"] not in OPTIMIZERS:
         raise InfoprobeError(f"Unknown optimizer {recipe['optimizer']!r}; expected one of {', '.join(OPTIMIZERS)}.")
+    recipe["kl_warmup"] = float(recipe["kl_warmup"])
+    if recipe["kl_warmup"] < 0:
+        raise InfoprobeError(f"Expected kl_warmup >= 0 epochs (0: the full KL from the first step), "
+                             f"got {recipe['kl_warmup']}.")
     if recipe["epochs"] < 0 or recipe["batch_size"] < 1 or float(recipe["lr"]) <= 0:
         raise InfoprobeError(
             f"Expected epochs >= 0, batch size >= 1 and lr > 0, got epochs={recipe['epochs']}, "

@@ -77,3 +77,19 @@ def test_page_names_each_models_epochs_when_one_trained_longer(shared_data: Path
     assert "epochs vae-realnvp 2, selfvae-downscale 1, batch" in page
     results = json.loads((tmp_path / "selfvae_levels_quick.json").read_text())["results"]
     assert [len(results[n]["history"]) for n in ("vae-realnvp", "selfvae-downscale")] == [2, 1]
+
+
+def test_kl_warmup_control_is_a_third_model_with_its_recipe(shared_data: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--root", str(shared_data), *TINY, "--out", str(tmp_path), "--figures", str(tmp_path)]
+    assert selfvae_levels.main([*argv, "--kl-warmup-control", "2"]) == 0
+    results = json.loads((tmp_path / "selfvae_levels_quick.json").read_text())["results"]
+    assert list(results) == ["vae-realnvp", "selfvae-downscale", selfvae_levels.WARMUP]
+    assert results[selfvae_levels.WARMUP]["recipe"]["kl_warmup"] == 2.0
+    assert results["selfvae-downscale"]["recipe"]["kl_warmup"] == 0.0  # the paper's objective
+    assert results[selfvae_levels.WARMUP]["z_gain"] is not None
+    page = (tmp_path / "selfvae_levels_quick.md").read_text()
+    assert f"| {selfvae_levels.WARMUP} | " in page and f"What z carries beyond y ({selfvae_levels.WARMUP}" in page
+    with pytest.raises(SystemExit, match="2"):
+        selfvae_levels.main([*argv, "--checkpoints", str(tmp_path), "--train-only", selfvae_levels.WARMUP])
+    assert "needs --kl-warmup-control EPOCHS" in capsys.readouterr().err

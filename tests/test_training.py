@@ -410,3 +410,65 @@ def test_a_signal_during_the_optimizer_update_waits_for_the_step_to_end() -> Non
             reached.append("a quiet step")
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class KLToy(Autoencoder):
+    """Deterministic, with a VAE's ``re`` / ``kl`` terms, so a KL warm-up step can be redone by hand."""
+
+    registry_name = "test-kl-toy"
+
+    def __init__(self) -> None:
+        super().__init__({"dataset": "digits"}, input_shape=(1, 8, 8))
+        self.enc = nn.Linear(64, 4)
+        self.dec = nn.Linear(4, 64)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.enc(x.flatten(1))
+
+    def decode(self, code: Tensor) -> Tensor:
+        return self.dec(code).view(-1, 1, 8, 8)
+
+    def loss(self, x: Tensor) -> dict[str, Tensor]:
+        code = self.encode(x)
+        re = (self.decode(code) - x).pow(2).flatten(1).sum(1).mean()
+        kl = code.pow(2).sum(1).mean()
+        return {"loss": re + kl, "re": re, "kl": kl}
+
+
+def test_kl_weight_rises_linearly_over_the_warmup_epochs() -> None:
+    from models.training import kl_weight
+
+    # 2 epochs of 3 steps: β = 1/6, 2/6, ..., 1, then 1
+    assert [kl_weight({"kl_warmup": 2}, s, 3) for s in range(8)] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1, 1, 1])
+    assert kl_weight({"kl_warmup": 0}, 0, 3) == 1.0 and kl_weight({}, 0, 3) == 1.0
+
+
+def test_kl_warmup_steps_on_re_plus_beta_kl_and_logs_the_full_loss(digits) -> None:
+    torch.manual_seed(0)
+    model, reference = KLToy(), KLToy()
+    reference.load_state_dict(model.state_dict())
+    # one step per epoch (the whole subset): β = 1/4 in the first step of a 4-epoch warm-up
+    result = train(model, digits, epochs=1, batch_size=len(digits), optimizer="sgd", lr=0.01,
+                   recipe={"kl_warmup": 4}, progress=False)
+    terms = reference.loss(digits.images)
+    (terms["re"] + 0.25 * terms["kl"]).backward()
+    with torch.no_grad():
+        for p in reference.parameters():
+            p -= 0.01 * p.grad
+    _assert_same(_params(model), _params(reference), atol=1e-6)
+    assert result.recipe["kl_warmup"] == 4.0
+    assert result.history[0]["train_loss"] == pytest.approx(float(terms["loss"].detach()), rel=1e-5)  # β = 1 in the log
+
+
+def test_kl_warmup_resumes_where_it_was(digits, tmp_path) -> None:
+    whole = _run(KLToy, digits, None, epochs=3, recipe={"kl_warmup": 2.5})
+    _run(KLToy, digits, tmp_path, epochs=1, recipe={"kl_warmup": 2.5})
+    resumed = _run(KLToy, digits, tmp_path, epochs=3, resume=True)
+    _assert_same(whole, resumed)
+
+
+def test_kl_warmup_needs_re_and_kl_terms(digits) -> None:
+    with pytest.raises(InfoprobeError, match=r"kl_warmup needs a model whose loss reports 're' and 'kl'.*\['l1', 'loss'\]"):
+        train(NoisyAE(), digits, epochs=1, recipe={"kl_warmup": 1}, progress=False)
+    with pytest.raises(InfoprobeError, match=r"Expected kl_warmup >= 0 epochs .*got -1.0"):
+        train(KLToy(), digits, epochs=1, recipe={"kl_warmup": -1}, progress=False)

@@ -71,13 +71,16 @@ def resumed_recipe(model: nn.Module, previous: Mapping[str, Any], overrides: Map
     """The recipe of a resumed run: the checkpoint's, with the options given now applied on top.
 
     Returns it and what the given options change, ``{key: [before, after]}`` (``epochs`` is not a
-    change: extending a run is what resuming is for). A change applies from the next step on, so
+    change: extending a run is what resuming is for; asking for fewer than the run has done leaves
+    it at the epochs done). A change applies from the next step on, so
     what cannot apply from there is refused: another optimizer, another batch size in the middle
     of an epoch (the remaining steps are counted in batches), a milestone added or removed at an
     epoch already begun, and any change to a run with no epoch left to train.
     """
     before = resolve_recipe(model, {k: v for k, v in previous.items() if k in RECIPE_KEYS})
     recipe = resolve_recipe(model, {**before, **{k: v for k, v in overrides.items() if v is not None}})
+    # fewer epochs than the run has done trains nothing, and the recipe keeps saying what was done
+    recipe["epochs"] = max(recipe["epochs"], epoch)
     ignored = {"momentum", "betas", "eps"} - set(_OPTIMIZER_KEYS.get(recipe["optimizer"], ()))
     changed = {k: [before[k], recipe[k]] for k in RECIPE_KEYS
                if k != "epochs" and k not in ignored and before[k] != recipe[k]}

@@ -209,6 +209,11 @@ def test_resume_at_epoch_end_with_more_epochs_matches_uninterrupted(digits, tmp_
     assert load(tmp_path / "two" / "checkpoint.pt").state["epoch"] == 2
     resumed = _run(factory, digits, tmp_path / "two", epochs=3, resume=True)
     _assert_same(resumed, full)
+    # fewer epochs than done: nothing trains, and neither the result nor the checkpoint claims fewer
+    result = train(factory(), digits, epochs=1, out=tmp_path / "two", resume=True, progress=False)
+    assert result.epochs_done == 3 and result.recipe["epochs"] == 3 and len(result.history) == 3
+    assert load(tmp_path / "two" / "checkpoint.pt").training["recipe"]["epochs"] == 3
+    _assert_same(_params(result.model), full)
 
 
 def test_a_schedule_given_on_resume_applies_as_if_used_from_the_start(digits, tmp_path) -> None:

@@ -396,7 +396,9 @@ def _markdown(summary: dict[str, Any]) -> str:
                       f"q(z | x) and {g['re_x_prior']:.1f} with z drawn from the conditional prior p(z | y, u): "
                       f"a gain of **{g['z_gain']:.1f} ± {g['z_gain_se']:.1f}** (standard error), for a rate of "
                       f"KL_z = {kl_z:.1f}. A gain near 0 means x is "
-                      "decoded from y alone."]
+                      "decoded from y alone. The gain is not an amount of information: the information z "
+                      "carries about x beyond y is at most the rate KL_z, while the gain also grows when the "
+                      "conditional prior draws z unlike the posterior's, so it can exceed the rate."]
     lines += ["", "Learning curves (`figures/selfvae_learning_curves.png`): negative ELBO in bits per dim on "
               f"{min(MONITOR_IMAGES, s['test'])} test images after each epoch (the trainer's monitor; one posterior sample, so noisier "
               "than the table). Late share: the part of the net change made over the last 20 % of the "
